@@ -1,0 +1,99 @@
+"""The app factory: ``create_app(settings)`` builds the whole web app."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from importlib import resources
+
+import jinja2
+from sqlmodel import Session
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.responses import RedirectResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from qiaoqiao.intake import child, setup, staff
+from qiaoqiao.intake.errors import HANDLERS
+from qiaoqiao.intake.headers import SecurityHeaders
+from qiaoqiao.intake.i18n import Catalogs
+from qiaoqiao.intake.sessions import SessionStore
+from qiaoqiao.intake.settings import Settings
+from qiaoqiao.mailbox.clock import Clock, system_clock
+from qiaoqiao.mailbox.database import make_engine
+from qiaoqiao.mailbox.schools import any_school
+
+_OPEN_BEFORE_SETUP = ("/setup", "/static/")
+
+
+class SetupGate:
+    """Until a school exists, every page leads to /setup.
+
+    Once a school exists it always will, so the check stops touching the
+    database after the first success.
+    """
+
+    def __init__(self, app: ASGIApp, engine: Engine) -> None:
+        self.app = app
+        self.engine = engine
+        self.has_school = False
+
+    def _check(self) -> bool:
+        with Session(self.engine) as session:
+            return any_school(session)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.has_school and not scope["path"].startswith(_OPEN_BEFORE_SETUP):
+            self.has_school = await run_in_threadpool(self._check)
+            if not self.has_school:
+                await RedirectResponse("/setup", status_code=303)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _templates() -> Jinja2Templates:
+    folder = resources.files("qiaoqiao.templates")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Jinja2Templates(env=env)
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock = system_clock) -> Starlette:
+    """Build the app. Pass ``engine`` to share one with a test; otherwise it connects itself."""
+    routes = [
+        Route("/", child.home),
+        Route("/setup", setup.setup_form, methods=["GET"]),
+        Route("/setup", setup.setup_submit, methods=["POST"]),
+        Route("/setup/confirm", setup.setup_confirm, methods=["POST"]),
+        Route("/s/{slug}/", child.start),
+        Route("/s/{slug}/write/{kind}", child.write, methods=["GET"]),
+        Route("/s/{slug}/write/{kind}", child.send, methods=["POST"]),
+        Route("/staff/login", staff.login_form, methods=["GET"]),
+        Route("/staff/login", staff.login_submit, methods=["POST"]),
+        Route("/staff/logout", staff.logout, methods=["POST"]),
+        Route("/staff/", staff.letters),
+        Route("/staff/letters/{letter_id}", staff.letter),
+        Mount("/static", StaticFiles(packages=[("qiaoqiao.intake", "static")]), name="static"),
+    ]
+    engine = engine if engine is not None else make_engine(settings.database_url)
+    app = Starlette(
+        routes=routes,
+        exception_handlers=HANDLERS,
+        middleware=[Middleware(SecurityHeaders), Middleware(SetupGate, engine=engine)],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.clock = clock
+    app.state.catalogs = Catalogs.load()
+    app.state.templates = _templates()
+    app.state.sessions = SessionStore(idle=timedelta(minutes=settings.session_idle_minutes), clock=clock)
+    return app

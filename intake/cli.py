@@ -1,0 +1,155 @@
+"""The ``qiaoqiao`` command: serve, migrate, init.
+
+Every command accepts ``--db URL`` (or ``QIAOQIAO_DATABASE_URL``) and
+``--data DIR``. A database or setting that cannot be used ends the command
+with one clear line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from qiaoqiao.intake.settings import Settings, SettingsError
+from qiaoqiao.mailbox.clock import system_clock
+from qiaoqiao.mailbox.database import DatabaseUnusable, is_empty, make_engine
+from qiaoqiao.mailbox.errors import InvalidInput, WeakPassphrase
+from qiaoqiao.mailbox.schema import is_current, migrate
+from qiaoqiao.mailbox.schools import create_school
+
+USAGE_ERROR = 2
+
+
+class CommandFailed(Exception):
+    """Ends a command with one line on stderr and exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    # The common options are accepted before or after the command name; on the
+    # command they default to SUPPRESS so they do not erase the earlier value.
+    def common_options(default):
+        options = argparse.ArgumentParser(add_help=False)
+        options.add_argument("--db", metavar="URL", default=default, help="database URL (default: SQLite in the data directory)")
+        options.add_argument("--data", metavar="DIR", default=default, help="data directory (default: ./data)")
+        return options
+
+    common = common_options(argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(
+        prog="qiaoqiao", description="悄悄话信箱 — the whisper mailbox", parents=[common_options(None)]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", parents=[common], help="run the web server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--public-url", metavar="URL", help="the address people use (for links and QR codes)")
+
+    commands.add_parser("migrate", parents=[common], help="bring the database schema up to date")
+
+    init = commands.add_parser("init", parents=[common], help="create a school without the web setup page")
+    init.add_argument("--school", required=True, metavar="NAME")
+    init.add_argument("--admin", required=True, metavar="USER")
+    init.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from FILE (default: stdin)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return Settings.from_env(database_url=args.db, data_dir=args.data, public_url=getattr(args, "public_url", None))
+    except SettingsError as exc:
+        raise CommandFailed(str(exc)) from None
+
+
+def _engine(settings: Settings):
+    try:
+        return make_engine(settings.database_url)
+    except DatabaseUnusable as exc:
+        raise CommandFailed(str(exc)) from None
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    engine = _engine(_settings(args))
+    migrate(engine)
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from qiaoqiao.intake.app import create_app
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    if engine.dialect.name == "sqlite":
+        # The embedded database belongs to this one server: keep it current.
+        migrate(engine)
+    elif is_empty(engine):
+        migrate(engine)
+    elif not is_current(engine):
+        raise CommandFailed("the database schema is not current: run `qiaoqiao migrate` first")
+    app = create_app(settings, engine=engine)
+    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"qiaoqiao is running. Open http://{shown_host}:{args.port}/ (Ctrl+C stops it)", flush=True)
+    # No access log: URLs can carry school slugs and record ids, and the
+    # mailbox promises not to keep who came when.
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+    return 0
+
+
+def _read_passphrase(args: argparse.Namespace) -> str:
+    if args.passphrase_file:
+        try:
+            with open(args.passphrase_file, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise CommandFailed(f"cannot read {args.passphrase_file}: {exc.strerror}") from None
+    else:
+        text = sys.stdin.read()
+    return text.rstrip("\r\n")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    passphrase = _read_passphrase(args)
+    engine = _engine(settings)
+    migrate(engine)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            result = create_school(
+                session=session,
+                name=args.school,
+                admin_username=args.admin,
+                admin_passphrase=passphrase,
+                kdf=settings.kdf,
+                clock=system_clock,
+            )
+    except WeakPassphrase as exc:
+        raise CommandFailed(f"the passphrase is too weak ({exc.reason.replace('_', ' ')}): use at least 10 characters, a short sentence") from None
+    except InvalidInput as exc:
+        raise CommandFailed(f"{exc.field.replace('_', ' ')} is not usable ({exc.reason.replace('_', ' ')})") from None
+    print(f"School created: {result.school.name} (slug {result.school.slug}); admin user: {result.admin.username}")
+    print("Recovery key (shown only now; print it and keep it locked away):")
+    print(result.recovery_key)
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "init": cmd_init}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CommandFailed as exc:
+        print(f"qiaoqiao: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

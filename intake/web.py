@@ -1,0 +1,107 @@
+"""What every handler shares: rendering, the database call, forms and CSRF."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qiaoqiao.intake import i18n
+from qiaoqiao.intake.sessions import COOKIE as STAFF_COOKIE
+from qiaoqiao.intake.sessions import StaffSession
+
+CSRF_COOKIE = "qq_csrf"
+CSRF_FIELD = "csrf"
+MAX_FORM_BYTES = 64 * 1024
+
+T = TypeVar("T")
+
+
+class CsrfRejected(Exception):
+    """A form arrived without the token this browser was given."""
+
+
+class FormTooLarge(Exception):
+    """A form body larger than any page of ours can produce."""
+
+
+def csrf_token(request: Request) -> str:
+    """This browser's CSRF token (double-submit cookie), minted on first use."""
+    token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.state.new_csrf = token
+    return token
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, after the CSRF check; raises :class:`CsrfRejected`."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_FORM_BYTES:
+        raise FormTooLarge()
+    form = await request.form(max_files=0, max_fields=50, max_part_size=MAX_FORM_BYTES)
+    sent = str(form.get(CSRF_FIELD, ""))
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfRejected()
+    return form
+
+
+def field(form: FormData, name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+async def db_call(request: Request, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """Run one domain function with a fresh database session, off the event loop."""
+    engine = request.app.state.engine
+
+    def run() -> T:
+        with Session(engine, expire_on_commit=False) as session:
+            return fn(session=session, **kwargs)
+
+    return await run_in_threadpool(run)
+
+
+def locale_of(request: Request) -> str:
+    return i18n.pick_locale(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE))
+
+
+def staff_of(request: Request) -> StaffSession | None:
+    return request.app.state.sessions.get(request.cookies.get(STAFF_COOKIE))
+
+
+def render(request: Request, template: str, context: dict | None = None, *, status_code: int = 200) -> Response:
+    """Render a page in the request's language, with the CSRF token at hand."""
+    locale = locale_of(request)
+    translations = request.app.state.catalogs.get(locale)
+    full = {
+        "_": translations.gettext,
+        "lang": i18n.HTML_LANG[locale],
+        "locale": locale,
+        "csrf_token": csrf_token(request),
+        "staff": getattr(request.state, "staff", None),
+    }
+    full.update(context or {})
+    response = request.app.state.templates.TemplateResponse(request, template, full, status_code=status_code)
+    finish(request, response)
+    return response
+
+
+def finish(request: Request, response: Response) -> None:
+    """Set the cookies a page needs: a new CSRF token, a changed language."""
+    new = getattr(request.state, "new_csrf", None)
+    if new:
+        response.set_cookie(
+            CSRF_COOKIE, new, httponly=True, samesite="strict", secure=request.app.state.settings.secure_cookies
+        )
+    lang = request.query_params.get("lang")
+    if lang:
+        response.set_cookie(i18n.COOKIE, locale_of(request), samesite="lax", max_age=365 * 24 * 3600)

@@ -1,0 +1,225 @@
+"""Letters: a child's 悄悄话 to the counsellors, or a letter home to a parent.
+
+A letter is validated, sealed and stored in one transaction: either all of it
+(body, sealed sender fields, every key wrap, the pickup code) is written, or
+nothing is.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from qiaoqiao import crypto
+from qiaoqiao.mailbox.audit import record_event
+from qiaoqiao.mailbox.clock import Clock, as_utc
+from qiaoqiao.mailbox.errors import InvalidInput, NotFound
+from qiaoqiao.mailbox.keyring import COUNSELLORS, TEACHERS, Keyring, audiences_of
+from qiaoqiao.mailbox.opening import next_opening
+from qiaoqiao.mailbox.pickups import issue_pickup_code
+from qiaoqiao.mailbox.sealing import (
+    SealingConfig,
+    open_field,
+    open_json,
+    seal_field,
+    seal_json,
+    unwrap_content_key,
+    wrap_content_key,
+)
+from qiaoqiao.mailbox.tables import Letter, School, new_id
+
+WHISPER = "whisper"
+PARENT = "parent"
+KINDS = (WHISPER, PARENT)
+MAX_TEXT = 2000
+MAX_NAME = 40
+MOODS = ("happy", "sad", "angry", "scared", "homesick", "worried", "lonely")
+
+# Which reader groups get a letter of each kind. Screening (another module)
+# may add the counsellors to a letter home.
+READERS = {WHISPER: (COUNSELLORS,), PARENT: (TEACHERS,)}
+
+
+def clean_text(value: str, *, field_name: str, limit: int, required: bool) -> str:
+    """Normalise line ends and check a child's text; :class:`InvalidInput` with a reason code.
+
+    Nothing is silently dropped: text with control characters is refused, so
+    the form can show the child what to fix instead of storing something else.
+    """
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text) or "\ufffd" in text:
+        raise InvalidInput(field_name, "invalid_text")
+    for ch in text:
+        if ch in "\n\t":
+            continue
+        if unicodedata.category(ch) == "Cc":
+            raise InvalidInput(field_name, "control_chars")
+    if not text.strip():
+        if required:
+            raise InvalidInput(field_name, "empty")
+        return ""
+    if len(text) > limit:
+        raise InvalidInput(field_name, "too_long")
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class LetterForm:
+    """What a child may send. Triage fields (level, status) are not part of it."""
+
+    kind: str
+    text: str
+    sender_name: str = ""
+    sender_class: str = ""
+    mood: str = ""
+
+    def cleaned(self) -> "LetterForm":
+        """The same form with every field checked; raises :class:`InvalidInput`."""
+        if self.kind not in KINDS:
+            raise InvalidInput("kind", "unknown")
+        text = clean_text(self.text, field_name="text", limit=MAX_TEXT, required=True)
+        named = self.kind == PARENT
+        name = clean_text(self.sender_name, field_name="sender_name", limit=MAX_NAME, required=named)
+        klass = clean_text(self.sender_class, field_name="sender_class", limit=MAX_NAME, required=named)
+        if "\n" in name or "\n" in klass:
+            raise InvalidInput("sender_name" if "\n" in name else "sender_class", "control_chars")
+        if self.mood and self.mood not in MOODS:
+            raise InvalidInput("mood", "unknown")
+        return LetterForm(kind=self.kind, text=text, sender_name=name, sender_class=klass, mood=self.mood)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the child is shown after sending: the code, once."""
+
+    letter_id: str
+    code: crypto.PickupCode = field(repr=False)
+    opening_at: datetime
+
+
+def submit_letter(
+    *,
+    session: Session,
+    school: School,
+    form: LetterForm,
+    sealing: SealingConfig,
+    clock: Clock,
+    source_kind: str = "web",
+    source_id: str | None = None,
+) -> Receipt:
+    """Validate, seal and store a letter with a new pickup code, all in one transaction."""
+    form = form.cleaned()
+    now = clock()
+    audiences = audiences_of(session, school.id)
+    pickup, code = issue_pickup_code(school_id=school.id, sealing=sealing, now=now)
+    letter_id = new_id()
+    key = crypto.new_content_key()
+
+    def seal(name: str, value: str) -> bytes | None:
+        return seal_field(key, school.id, "letter", letter_id, name, value) if value else None
+
+    letter = Letter(
+        id=letter_id,
+        school_id=school.id,
+        kind=form.kind,
+        body=seal_json(key, school.id, "letter", letter_id, "body", {"text": form.text, "mood": form.mood}),
+        sender_name=seal("sender_name", form.sender_name),
+        sender_class=seal("sender_class", form.sender_class),
+        opening_at=next_opening(school, now),
+        source_kind=source_kind,
+        source_id=source_id,
+        pickup_id=pickup.id,
+        created_at=now,
+    )
+    wraps = [
+        wrap_content_key(
+            school_id=school.id,
+            record_type="letter",
+            record_id=letter_id,
+            recipient_type="audience",
+            recipient_id=audiences[name].id,
+            public_key=audiences[name].public_key,
+            content_key=key,
+        )
+        for name in READERS[form.kind]
+    ]
+    wraps.append(
+        wrap_content_key(
+            school_id=school.id,
+            record_type="letter",
+            record_id=letter_id,
+            recipient_type="pickup",
+            recipient_id=pickup.id,
+            public_key=pickup.public_key,
+            content_key=key,
+        )
+    )
+    session.add(pickup)
+    session.flush()
+    session.add(letter)
+    session.flush()
+    session.add_all(wraps)
+    session.commit()
+    return Receipt(letter_id=letter_id, code=code, opening_at=letter.opening_at)
+
+
+def list_letters(session: Session, *, school: School) -> list[Letter]:
+    """The school's letters, most serious first, then oldest first."""
+    return list(
+        session.exec(
+            select(Letter)
+            .where(Letter.school_id == school.id)
+            .order_by(col(Letter.level).desc(), col(Letter.created_at))
+        ).all()
+    )
+
+
+@dataclass(frozen=True)
+class OpenedLetter:
+    """A letter's plaintext, for rendering in an unlocked staff page only."""
+
+    letter: Letter
+    text: str = field(repr=False)
+    mood: str
+    sender_name: str = field(repr=False)
+    sender_class: str = field(repr=False)
+
+    @property
+    def created_at(self) -> datetime:
+        return as_utc(self.letter.created_at)
+
+
+def open_letter(
+    *, session: Session, school: School, keyring: Keyring, letter_id: str, actor_user_id: str, clock: Clock
+) -> OpenedLetter:
+    """Decrypt one letter with the staff member's keys and record that they opened it."""
+    letter = session.exec(select(Letter).where(Letter.school_id == school.id, Letter.id == letter_id)).first()
+    if letter is None:
+        raise NotFound("letter")
+    key = unwrap_content_key(
+        session, school_id=school.id, record_type="letter", record_id=letter.id, recipient_type="audience", keys=keyring.keys
+    )
+    body = open_json(key, school.id, "letter", letter.id, "body", letter.body)
+
+    def reveal(name: str, blob: bytes | None) -> str:
+        return open_field(key, school.id, "letter", letter.id, name, blob) if blob else ""
+
+    opened = OpenedLetter(
+        letter=letter,
+        text=body["text"],
+        mood=body.get("mood", ""),
+        sender_name=reveal("sender_name", letter.sender_name),
+        sender_class=reveal("sender_class", letter.sender_class),
+    )
+    if letter.status == "new":
+        letter.status = "read"
+        session.add(letter)
+    record_event(
+        session, school_id=school.id, action="letter.opened", now=clock(), actor_user_id=actor_user_id,
+        target_type="letter", target_id=letter.id,
+    )
+    session.commit()
+    return opened

@@ -1,0 +1,90 @@
+"""Staff users and logging in."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from qiaoqiao import crypto
+from qiaoqiao.mailbox.audit import record_event
+from qiaoqiao.mailbox.clock import Clock
+from qiaoqiao.mailbox.errors import InvalidInput, LoginFailed
+from qiaoqiao.mailbox.keyring import Keyring, unlock_member
+from qiaoqiao.mailbox.tables import StaffUser
+
+ROLES = ("admin", "counsellor", "teacher")
+_USERNAME = re.compile(r"^[\w.\-@]{2,64}$")
+
+
+
+def clean_username(username: str) -> str:
+    """Normalise a user name (NFKC, trimmed, case-folded); ``InvalidInput`` if unusable."""
+    cleaned = unicodedata.normalize("NFKC", username).strip().casefold()
+    if not cleaned:
+        raise InvalidInput("username", "empty")
+    if not _USERNAME.match(cleaned):
+        raise InvalidInput("username", "malformed")
+    return cleaned
+
+
+def roles_of(user: StaffUser) -> frozenset[str]:
+    return frozenset(r for r in user.roles.split(",") if r)
+
+
+def new_staff_user(
+    *, school_id: str, username: str, roles: set[str], passphrase: str, kdf: crypto.KdfParams, now: datetime
+) -> StaffUser:
+    """A user row with an Argon2id verifier of ``passphrase``."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+    return StaffUser(
+        school_id=school_id,
+        username=clean_username(username),
+        roles=",".join(r for r in ROLES if r in roles),
+        passphrase_hash=crypto.hash_passphrase(passphrase, kdf),
+        created_at=now,
+    )
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    """A successful login: who, and the keys their passphrase opened."""
+
+    user: StaffUser
+    keyring: Keyring
+
+
+def login(
+    *, session: Session, school_id: str, username: str, passphrase: str, kdf: crypto.KdfParams, clock: Clock
+) -> Unlocked:
+    """Check the passphrase and unlock the member's audience keys; ``LoginFailed`` otherwise."""
+    try:
+        name = clean_username(username)
+    except InvalidInput:
+        name = ""
+    user = session.exec(
+        select(StaffUser).where(StaffUser.school_id == school_id, StaffUser.username == name)
+    ).first()
+    if user is None or user.disabled or not user.passphrase_hash:
+        # Spend the same Argon2id work as for a real user, so timing does not
+        # reveal which user names exist.
+        crypto.hash_passphrase(passphrase, kdf)
+        raise LoginFailed()
+    if not crypto.verify_passphrase(passphrase, user.passphrase_hash):
+        record_event(session, school_id=school_id, action="login.failed", now=clock(), actor_user_id=user.id)
+        session.commit()
+        raise LoginFailed()
+    try:
+        keyring = unlock_member(session, school_id=school_id, user_id=user.id, passphrase=passphrase)
+    except crypto.CannotOpen:
+        # The verifier matched but a wrap did not: a damaged wrap, never a wrong
+        # passphrase. Refuse rather than log in with missing keys silently.
+        raise LoginFailed() from None
+    record_event(session, school_id=school_id, action="login", now=clock(), actor_user_id=user.id)
+    session.commit()
+    return Unlocked(user=user, keyring=keyring)

@@ -1,0 +1,178 @@
+"""The stored shapes, as SQLModel tables.
+
+Rules the whole schema follows:
+
+* every row that belongs to a school carries ``school_id`` and every query
+  filters on it;
+* anything a child or parent wrote, and anything naming a person, is a sealed
+  ``bytes`` column; only what triage needs (kind, level, categories, status,
+  times) is in clear;
+* primary keys of sealed records are random UUID strings, generated before the
+  row is written, because the sealing binds each blob to its row's id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def new_id() -> str:
+    """A random identifier for a new row."""
+    return uuid.uuid4().hex
+
+
+def _when(*, nullable: bool = False, index: bool = False):
+    return Field(
+        default=None if nullable else ...,
+        sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index),
+    )
+
+
+def _blob(*, nullable: bool = False):
+    return Field(default=None if nullable else ..., sa_column=Column(LargeBinary, nullable=nullable))
+
+
+class School(SQLModel, table=True):
+    __tablename__ = "school"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    slug: str = Field(unique=True, index=True, max_length=40)
+    name: str = Field(max_length=200)
+    # The weekly opening, in the school's own time zone (Monday = 0).
+    opening_weekday: int = Field(default=4)
+    opening_hour: int = Field(default=14)
+    opening_minute: int = Field(default=0)
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    created_at: datetime = _when()
+
+
+class StaffUser(SQLModel, table=True):
+    __tablename__ = "staff_user"
+    __table_args__ = (UniqueConstraint("school_id", "username"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    username: str = Field(max_length=64)
+    display_name: str = Field(default="", max_length=100)
+    # Comma-separated subset of: admin, counsellor, teacher.
+    roles: str = Field(default="", max_length=100)
+    passphrase_hash: str | None = Field(default=None, max_length=255)
+    disabled: bool = Field(default=False)
+    created_at: datetime = _when()
+
+
+class Audience(SQLModel, table=True):
+    """A reader group of one school, with its keypair.
+
+    The public key is in clear; the private key exists only wrapped, under the
+    recovery key here and under each member's passphrase in MemberKeyWrap.
+    """
+
+    __tablename__ = "audience"
+    __table_args__ = (UniqueConstraint("school_id", "name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    name: str = Field(max_length=32)  # counsellors | teachers
+    public_key: bytes = _blob()
+    recovery_wrap: bytes = _blob()
+    created_at: datetime = _when()
+
+
+class MemberKeyWrap(SQLModel, table=True):
+    __tablename__ = "member_key_wrap"
+    __table_args__ = (UniqueConstraint("audience_id", "user_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    audience_id: str = Field(foreign_key="audience.id", index=True, max_length=32)
+    user_id: str = Field(foreign_key="staff_user.id", index=True, max_length=32)
+    wrap: bytes = _blob()
+    granted_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _when()
+
+
+class PickupCode(SQLModel, table=True):
+    """A child's 回信码: found by an HMAC of the code, never the code itself."""
+
+    __tablename__ = "pickup_code"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    lookup_id: str = Field(unique=True, index=True, max_length=64)
+    salt: bytes = _blob()
+    kdf: bytes = _blob()
+    public_key: bytes = _blob()
+    created_at: datetime = _when()
+
+
+class Letter(SQLModel, table=True):
+    __tablename__ = "letter"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    kind: str = Field(max_length=16)  # whisper | parent
+    body: bytes = _blob()
+    sender_name: bytes | None = _blob(nullable=True)
+    sender_class: bytes | None = _blob(nullable=True)
+    level: int = Field(default=0, index=True)
+    categories: str = Field(default="", max_length=200)
+    status: str = Field(default="new", max_length=16, index=True)
+    opening_at: datetime = _when(index=True)
+    source_kind: str = Field(default="web", max_length=16)  # kiosk | poster | web
+    source_id: str | None = Field(default=None, max_length=32)
+    pickup_id: str = Field(foreign_key="pickup_code.id", index=True, max_length=32)
+    created_at: datetime = _when(index=True)
+
+
+class Reply(SQLModel, table=True):
+    __tablename__ = "reply"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    letter_id: str = Field(foreign_key="letter.id", index=True, max_length=32)
+    author_kind: str = Field(max_length=16)  # counsellor | teacher | child | parent
+    author_user_id: str | None = Field(default=None, max_length=32)
+    body: bytes = _blob()
+    created_at: datetime = _when()
+    read_at: datetime | None = _when(nullable=True)
+
+
+class ContentKeyWrap(SQLModel, table=True):
+    """One reader's copy of a record's content key. Delete them all to shred the record."""
+
+    __tablename__ = "content_key_wrap"
+    __table_args__ = (
+        UniqueConstraint("record_type", "record_id", "recipient_type", "recipient_id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    record_type: str = Field(max_length=16)  # letter | reply
+    record_id: str = Field(index=True, max_length=32)
+    recipient_type: str = Field(max_length=16)  # audience | pickup | link
+    recipient_id: str = Field(max_length=32)
+    wrap: bytes = _blob()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only and hash-chained per school: each row's hash covers the previous one."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (UniqueConstraint("school_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    seq: int = Field()
+    at: datetime = _when()
+    actor_user_id: str | None = Field(default=None, max_length=32)
+    action: str = Field(max_length=64)
+    target_type: str | None = Field(default=None, max_length=32)
+    target_id: str | None = Field(default=None, max_length=64)
+    detail: str = Field(default="", max_length=1000)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
