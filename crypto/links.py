@@ -24,14 +24,14 @@ def new_link_secret() -> str:
 
 def link_hash(secret: str) -> str:
     """The stored identifier of a link (hex SHA-256 of the secret)."""
-    return hashlib.sha256(b"link:" + secret.encode("ascii", "replace")).hexdigest()
+    return hashlib.sha256(b"link:" + secret.encode("utf-8")).hexdigest()
 
 
 def link_key(secret: str) -> bytes:
     """The 256-bit key a letter's content key is wrapped under for this link."""
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"qiaoqiao parent link"
-    ).derive(secret.encode("ascii", "replace"))
+    ).derive(secret.encode("utf-8"))
 
 
 def new_access_code() -> str:
@@ -41,7 +41,7 @@ def new_access_code() -> str:
 
 def access_code_tag(secret: str, code: str) -> str:
     """What the database stores for a link's access code."""
-    return hmac.new(secret.encode("ascii", "replace"), b"access:" + code.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(secret.encode("utf-8"), b"access:" + code.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def verify_access_code(secret: str, code: str, stored_tag: str) -> bool:

@@ -11,6 +11,7 @@ nonce(12) | AES-256-GCM ciphertext.
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ VERSION = 0x01
 _SALT_BYTES = 16
 _NONCE_BYTES = 12
 _HEADER = 1 + 4 + 1 + 1 + _SALT_BYTES
+_PHC_COST = re.compile(r"^\$argon2id\$v=19\$m=(?P<m>\d{1,10}),t=(?P<t>\d{1,10}),p=(?P<p>\d{1,10})\$")
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,20 @@ class KdfParams:
         ).derive(secret)
 
     def is_sane(self) -> bool:
-        """Bounds a stored wrap may declare; a forged header must not cost 4 GiB."""
+        """Bounds any wrap or verifier may use; a forged header must not cost gigabytes.
+
+        The ceiling (256 MiB, 10 passes, 8 lanes) is four times the default
+        cost: room to raise it, no room to make one log-in stall the server.
+        """
         return (
-            1 <= self.lanes <= 16
-            and 1 <= self.iterations <= 20
-            and 8 * self.lanes <= self.memory_kib <= 1024 * 1024
+            1 <= self.lanes <= 8
+            and 1 <= self.iterations <= 10
+            and 8 * self.lanes <= self.memory_kib <= 256 * 1024
         )
+
+    def require_sane(self) -> None:
+        if not self.is_sane():
+            raise ValueError("Argon2id cost outside the bounds this code will ever open")
 
     def encode(self) -> bytes:
         return self.memory_kib.to_bytes(4, "big") + bytes([self.iterations, self.lanes])
@@ -73,6 +83,7 @@ def _passphrase_bytes(passphrase: str) -> bytes:
 
 def wrap_with_passphrase(secret: bytes, passphrase: str, aad: bytes, params: KdfParams) -> bytes:
     """Encrypt ``secret`` under a key derived from ``passphrase``."""
+    params.require_sane()
     salt = os.urandom(_SALT_BYTES)
     key = params.derive(_passphrase_bytes(passphrase), salt)
     nonce = os.urandom(_NONCE_BYTES)
@@ -98,6 +109,7 @@ def unwrap_with_passphrase(blob: bytes, passphrase: str, aad: bytes) -> bytes:
 
 def hash_passphrase(passphrase: str, params: KdfParams) -> str:
     """A PHC-format Argon2id verifier for logging in (not used as a key)."""
+    params.require_sane()
     return Argon2id(
         salt=os.urandom(_SALT_BYTES),
         length=32,
@@ -109,6 +121,12 @@ def hash_passphrase(passphrase: str, params: KdfParams) -> str:
 
 def verify_passphrase(passphrase: str, phc: str) -> bool:
     """True when ``passphrase`` matches the verifier made by :func:`hash_passphrase`."""
+    cost = _PHC_COST.match(phc)
+    if cost is None:
+        return False
+    declared = KdfParams(memory_kib=int(cost["m"]), iterations=int(cost["t"]), lanes=int(cost["p"]))
+    if not declared.is_sane():
+        return False
     try:
         Argon2id.verify_phc_encoded(_passphrase_bytes(passphrase), phc)
     except Exception:

@@ -45,10 +45,8 @@ def normalise_recovery_key(text: str) -> str:
 
 
 def _key(recovery_key: str) -> bytes:
-    try:
-        material = normalise_recovery_key(recovery_key).encode("ascii")
-    except ValueError:
-        raise CannotOpen() from None
+    """The wrapping key; ``ValueError`` if the text is not a recovery key at all."""
+    material = normalise_recovery_key(recovery_key).encode("ascii")
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"qiaoqiao recovery wrap"
     ).derive(material)
@@ -66,5 +64,5 @@ def unwrap_with_recovery_key(blob: bytes, recovery_key: str, aad: bytes) -> byte
         raise CannotOpen()
     try:
         return AESGCM(_key(recovery_key)).decrypt(blob[1:13], blob[13:], aad)
-    except InvalidTag:
+    except (InvalidTag, ValueError):
         raise CannotOpen() from None
