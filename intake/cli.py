@@ -8,6 +8,7 @@ with one clear line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +22,12 @@ from qiaoqiao.mailbox.schema import is_current, migrate
 from qiaoqiao.mailbox.schools import create_school
 
 USAGE_ERROR = 2
+WEAK_REASONS = {
+    "too_short": "it needs at least 10 characters (a short sentence is best)",
+    "too_repetitive": "it uses too few different characters",
+    "too_common": "it is too easy to guess",
+    "contains_username": "it is mostly the user name",
+}
 
 
 class CommandFailed(Exception):
@@ -92,11 +99,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     elif not is_current(engine):
         raise CommandFailed("the database schema is not current: run `qiaoqiao migrate` first")
     app = create_app(settings, engine=engine)
+    # Bind before announcing, so "running" is only ever said of a server that is.
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((args.host, args.port))
+    except OSError as exc:
+        listener.close()
+        raise CommandFailed(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    print(f"qiaoqiao is running. Open http://{shown_host}:{args.port}/ (Ctrl+C stops it)", flush=True)
+    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
     # No access log: URLs can carry school slugs and record ids, and the
     # mailbox promises not to keep who came when.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+    config = uvicorn.Config(app, access_log=False, log_level="warning")
+    print(f"qiaoqiao is running. Open http://{shown_host}:{args.port}/ (Ctrl+C stops it)", flush=True)
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
 
 
@@ -128,7 +146,7 @@ def cmd_init(args: argparse.Namespace) -> int:
                 clock=system_clock,
             )
     except WeakPassphrase as exc:
-        raise CommandFailed(f"the passphrase is too weak ({exc.reason.replace('_', ' ')}): use at least 10 characters, a short sentence") from None
+        raise CommandFailed(f"the passphrase is refused: {WEAK_REASONS.get(exc.reason, exc.reason)}") from None
     except InvalidInput as exc:
         raise CommandFailed(f"{exc.field.replace('_', ' ')} is not usable ({exc.reason.replace('_', ' ')})") from None
     print(f"School created: {result.school.name} (slug {result.school.slug}); admin user: {result.admin.username}")
