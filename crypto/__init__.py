@@ -40,6 +40,7 @@ from qiaoqiao.crypto.pickup import (
     normalise_pickup_code,
     pickup_keypair,
 )
+from qiaoqiao.crypto.tokens import new_token, token_hash, token_key
 from qiaoqiao.crypto.links import (
     access_code_tag,
     link_hash,
@@ -72,12 +73,15 @@ __all__ = [
     "new_pickup_code",
     "new_recovery_key",
     "normalise_pickup_code",
+    "new_token",
     "normalise_recovery_key",
     "open_content",
     "open_sealed",
     "pickup_keypair",
     "seal_content",
     "seal_to",
+    "token_hash",
+    "token_key",
     "unwrap_with_passphrase",
     "unwrap_with_recovery_key",
     "verify_access_code",

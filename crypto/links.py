@@ -13,25 +13,22 @@ import hashlib
 import hmac
 import secrets
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from qiaoqiao.crypto.tokens import new_token, token_hash, token_key
 
 
 def new_link_secret() -> str:
     """A URL-safe random secret of 256 bits."""
-    return secrets.token_urlsafe(32)
+    return new_token()
 
 
 def link_hash(secret: str) -> str:
     """The stored identifier of a link (hex SHA-256 of the secret)."""
-    return hashlib.sha256(b"link:" + secret.encode("utf-8")).hexdigest()
+    return token_hash(secret, "link")
 
 
 def link_key(secret: str) -> bytes:
     """The 256-bit key a letter's content key is wrapped under for this link."""
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"qiaoqiao parent link"
-    ).derive(secret.encode("utf-8"))
+    return token_key(secret, "parent link")
 
 
 def new_access_code() -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from importlib import resources
 
@@ -17,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qiaoqiao.intake import child, setup, staff
+from qiaoqiao.intake import admin, child, setup, staff
 from qiaoqiao.intake.errors import HANDLERS
 from qiaoqiao.intake.headers import SecurityHeaders
 from qiaoqiao.intake.i18n import Catalogs
@@ -67,21 +69,47 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock = system_clock) -> Starlette:
-    """Build the app. Pass ``engine`` to share one with a test; otherwise it connects itself."""
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Clock = system_clock,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Starlette:
+    """Build the app. Pass ``engine`` to share one with a test; otherwise it connects itself.
+
+    ``clock`` and ``sleep`` are time as a parameter: tests stand at a chosen
+    moment and see the delays the throttle asks for without waiting them out.
+    """
     routes = [
         Route("/", child.home),
         Route("/setup", setup.setup_form, methods=["GET"]),
         Route("/setup", setup.setup_submit, methods=["POST"]),
         Route("/setup/confirm", setup.setup_confirm, methods=["POST"]),
+        Route("/k/{token}", child.activate_kiosk),
+        Route("/p/{code}", child.poster_entry),
         Route("/s/{slug}/", child.start),
         Route("/s/{slug}/write/{kind}", child.write, methods=["GET"]),
         Route("/s/{slug}/write/{kind}", child.send, methods=["POST"]),
+        Route("/s/{slug}/leave", child.leave),
+        Route("/s/{slug}/reply", child.code_form, methods=["GET"]),
+        Route("/s/{slug}/reply", child.code_submit, methods=["POST"]),
+        Route("/s/{slug}/reply/write", child.follow_up, methods=["POST"]),
+        Route("/s/{slug}/r/{code}", child.code_link),
         Route("/staff/login", staff.login_form, methods=["GET"]),
         Route("/staff/login", staff.login_submit, methods=["POST"]),
         Route("/staff/logout", staff.logout, methods=["POST"]),
         Route("/staff/", staff.letters),
         Route("/staff/letters/{letter_id}", staff.letter),
+        Route("/staff/letters/{letter_id}/reply", staff.reply, methods=["POST"]),
+        Route("/staff/admin/kiosks", admin.kiosks, methods=["GET"]),
+        Route("/staff/admin/kiosks", admin.kiosk_add, methods=["POST"]),
+        Route("/staff/admin/kiosks/{kiosk_id}/revoke", admin.kiosk_revoke, methods=["POST"]),
+        Route("/staff/admin/posters", admin.posters, methods=["GET"]),
+        Route("/staff/admin/posters", admin.poster_add, methods=["POST"]),
+        Route("/staff/admin/posters/{poster_id}", admin.poster_page),
+        Route("/staff/admin/posters/{poster_id}/qr.png", admin.poster_png),
+        Route("/staff/admin/posters/{poster_id}/qr.svg", admin.poster_svg),
         Mount("/static", StaticFiles(packages=[("qiaoqiao.intake", "static")]), name="static"),
     ]
     engine = engine if engine is not None else make_engine(settings.database_url)
@@ -93,6 +121,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.state.settings = settings
     app.state.engine = engine
     app.state.clock = clock
+    app.state.sleep = sleep
     app.state.catalogs = Catalogs.load()
     app.state.templates = _templates()
     app.state.sessions = SessionStore(idle=timedelta(minutes=settings.session_idle_minutes), clock=clock)

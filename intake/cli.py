@@ -19,7 +19,8 @@ from qiaoqiao.mailbox.clock import system_clock
 from qiaoqiao.mailbox.database import DatabaseUnusable, is_empty, make_engine
 from qiaoqiao.mailbox.errors import InvalidInput, WeakPassphrase
 from qiaoqiao.mailbox.schema import is_current, migrate
-from qiaoqiao.mailbox.schools import create_school
+from qiaoqiao.mailbox.schools import create_school, list_schools
+from qiaoqiao.mailbox.sources import add_kiosk, add_poster
 
 USAGE_ERROR = 2
 WEAK_REASONS = {
@@ -60,6 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--school", required=True, metavar="NAME")
     init.add_argument("--admin", required=True, metavar="USER")
     init.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from FILE (default: stdin)")
+    for noun, label in (("kiosk", "NAME"), ("poster", "LABEL")):
+        group = commands.add_parser(noun, parents=[common], help=f"register a {noun}")
+        actions = group.add_subparsers(dest="action", required=True)
+        add = actions.add_parser("add", parents=[common], help=f"add a {noun} and print its URL")
+        add.add_argument("label", metavar=label)
+        add.add_argument("--school", metavar="SLUG", help="which school (needed when there are several)")
+        add.add_argument("--public-url", metavar="URL", help="the address people use (or QIAOQIAO_PUBLIC_URL)")
+        if noun == "poster":
+            add.add_argument("--qr", metavar="FILE", help="also write the QR code to FILE (.png or .svg)")
     return parser
 
 
@@ -155,7 +165,71 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "init": cmd_init}
+def _school_for(session: Session, slug: str | None):
+    schools = list_schools(session)
+    if slug:
+        for school in schools:
+            if school.slug == slug:
+                return school
+        raise CommandFailed(f"no school with the slug {slug!r}")
+    if len(schools) == 1:
+        return schools[0]
+    if not schools:
+        raise CommandFailed("there is no school yet: run `qiaoqiao init` or open the setup page")
+    raise CommandFailed("there are several schools: say which with --school SLUG")
+
+
+def _public_url(settings: Settings) -> str:
+    if not settings.public_url:
+        raise CommandFailed("the public address is not set: pass --public-url URL or set QIAOQIAO_PUBLIC_URL")
+    return settings.public_url
+
+
+def cmd_kiosk(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    base = _public_url(settings)
+    engine = _engine(settings)
+    with Session(engine, expire_on_commit=False) as session:
+        school = _school_for(session, args.school)
+        try:
+            kiosk, token = add_kiosk(session=session, school=school, name=args.label, clock=system_clock)
+        except InvalidInput as exc:
+            raise CommandFailed(f"the kiosk name is not usable ({exc.reason.replace('_', ' ')})") from None
+    print(f"Kiosk '{kiosk.name}' registered for {school.name}. Open this address once on the tablet:")
+    print(f"{base}/k/{token}")
+    return 0
+
+
+def cmd_poster(args: argparse.Namespace) -> int:
+    from qiaoqiao.intake.qr import qr_png, qr_svg
+
+    settings = _settings(args)
+    base = _public_url(settings)
+    if args.qr and not args.qr.lower().endswith((".png", ".svg")):
+        raise CommandFailed("--qr must name a .png or .svg file")
+    engine = _engine(settings)
+    with Session(engine, expire_on_commit=False) as session:
+        school = _school_for(session, args.school)
+        try:
+            poster = add_poster(session=session, school=school, label=args.label, clock=system_clock)
+        except InvalidInput as exc:
+            raise CommandFailed(f"the poster label is not usable ({exc.reason.replace('_', ' ')})") from None
+    url = f"{base}/p/{poster.code}"
+    print(f"Poster '{poster.label}' made for {school.name}. Its QR code leads to:")
+    print(url)
+    print(f"Printable A4 page (log in as admin): {base}/staff/admin/posters/{poster.id}")
+    if args.qr:
+        data = qr_svg(url).encode() if args.qr.lower().endswith(".svg") else qr_png(url)
+        try:
+            with open(args.qr, "wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            raise CommandFailed(f"cannot write {args.qr}: {exc.strerror}") from None
+        print(f"QR code written to {args.qr}")
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "init": cmd_init, "kiosk": cmd_kiosk, "poster": cmd_poster}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

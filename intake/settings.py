@@ -40,6 +40,10 @@ class Settings:
     public_url: str = ""
     kdf: KdfParams = KdfParams()
     session_idle_minutes: int = 30
+    # Kiosk timings: an idle form warns, then resets; a receipt returns to the start.
+    kiosk_idle_seconds: int = 120
+    kiosk_warn_seconds: int = 20
+    kiosk_receipt_seconds: int = 60
     # Secure cookies need HTTPS; on by itself when the public URL is https.
     secure_cookies: bool = False
 

@@ -7,7 +7,8 @@ from starlette.responses import RedirectResponse, Response
 
 from qiaoqiao.intake.sessions import COOKIE
 from qiaoqiao.intake.web import db_call, field, read_form, render, staff_of
-from qiaoqiao.mailbox.errors import LoginFailed, NotFound
+from qiaoqiao.mailbox.errors import Forbidden, InvalidInput, LoginFailed, NotFound
+from qiaoqiao.mailbox.threads import reply_as_staff
 from qiaoqiao.mailbox.letters import list_letters, open_letter
 from qiaoqiao.mailbox.schools import list_schools, school_by_id, school_by_slug
 from qiaoqiao.mailbox.staff import login, roles_of
@@ -22,6 +23,14 @@ def require_staff(request: Request):
     if session is None:
         raise LoginRequired()
     request.state.staff = session
+    return session
+
+
+def require_role(request: Request, role: str):
+    """The staff session, if its user holds ``role``; :class:`Forbidden` otherwise."""
+    session = require_staff(request)
+    if role not in session.roles:
+        raise Forbidden(role)
     return session
 
 
@@ -87,4 +96,37 @@ async def letter(request: Request) -> Response:
         actor_user_id=staff.user_id,
         clock=request.app.state.clock,
     )
-    return render(request, "staff/letter.html", {"school": school, "opened": opened})
+    return render(request, "staff/letter.html", {"school": school, "opened": opened, "problem": None, "draft": ""})
+
+
+async def reply(request: Request) -> Response:
+    staff = require_staff(request)
+    school = await db_call(request, school_by_id, school_id=staff.school_id)
+    form = await read_form(request)
+    letter_id = request.path_params["letter_id"]
+    text = field(form, "text")
+    problem = None
+    try:
+        await db_call(
+            request,
+            reply_as_staff,
+            school=school,
+            keyring=staff.keyring,
+            letter_id=letter_id,
+            text=text,
+            author_kind="counsellor" if "counsellor" in staff.roles else "teacher",
+            author_user_id=staff.user_id,
+            clock=request.app.state.clock,
+        )
+    except InvalidInput as exc:
+        problem = (exc.field, exc.reason)
+    opened = await db_call(
+        request, open_letter, school=school, keyring=staff.keyring, letter_id=letter_id, actor_user_id=staff.user_id,
+        clock=request.app.state.clock,
+    )
+    return render(
+        request,
+        "staff/letter.html",
+        {"school": school, "opened": opened, "problem": problem, "draft": text if problem else ""},
+        status_code=400 if problem else 200,
+    )

@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from qiaoqiao.intake import i18n
+from qiaoqiao.intake.dates import formatter
+from qiaoqiao.intake.pinyin import ruby_for
 from qiaoqiao.intake.sessions import COOKIE as STAFF_COOKIE
 from qiaoqiao.intake.sessions import StaffSession
 
@@ -70,6 +72,11 @@ async def db_call(request: Request, fn: Callable[..., T], /, **kwargs: Any) -> T
     return await run_in_threadpool(run)
 
 
+def public_base(request: Request) -> str:
+    """The address people use: the configured public URL, else the one this request came to."""
+    return request.app.state.settings.public_url or str(request.base_url).rstrip("/")
+
+
 def locale_of(request: Request) -> str:
     return i18n.pick_locale(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE))
 
@@ -84,12 +91,15 @@ def render(request: Request, template: str, context: dict | None = None, *, stat
     translations = request.app.state.catalogs.get(locale)
     full = {
         "_": translations.gettext,
+        "py": ruby_for(locale),
         "lang": i18n.HTML_LANG[locale],
         "locale": locale,
         "csrf_token": csrf_token(request),
         "staff": getattr(request.state, "staff", None),
     }
     full.update(context or {})
+    school = full.get("school")
+    full["when"] = formatter(locale, school.timezone if school is not None else "Asia/Shanghai")
     response = request.app.state.templates.TemplateResponse(request, template, full, status_code=status_code)
     finish(request, response)
     return response

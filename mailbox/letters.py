@@ -7,10 +7,11 @@ nothing is.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from qiaoqiao import crypto
@@ -29,41 +30,21 @@ from qiaoqiao.mailbox.sealing import (
     unwrap_content_key,
     wrap_content_key,
 )
-from qiaoqiao.mailbox.tables import Letter, School, new_id
+from qiaoqiao.mailbox.tables import Letter, School, Submission, new_id
+from qiaoqiao.mailbox.text import MAX_TEXT, clean_text
+from qiaoqiao.mailbox.threads import Entry, staff_entries
 
 WHISPER = "whisper"
 PARENT = "parent"
 KINDS = (WHISPER, PARENT)
-MAX_TEXT = 2000
 MAX_NAME = 40
 MOODS = ("happy", "sad", "angry", "scared", "homesick", "worried", "lonely")
+ADDRESSEES = ("father", "mother", "both", "guardian")
 
 # Which reader groups get a letter of each kind. Screening (another module)
 # may add the counsellors to a letter home.
 READERS = {WHISPER: (COUNSELLORS,), PARENT: (TEACHERS,)}
-
-
-def clean_text(value: str, *, field_name: str, limit: int, required: bool) -> str:
-    """Normalise line ends and check a child's text; :class:`InvalidInput` with a reason code.
-
-    Nothing is silently dropped: text with control characters is refused, so
-    the form can show the child what to fix instead of storing something else.
-    """
-    text = value.replace("\r\n", "\n").replace("\r", "\n")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text) or "\ufffd" in text:
-        raise InvalidInput(field_name, "invalid_text")
-    for ch in text:
-        if ch in "\n\t":
-            continue
-        if unicodedata.category(ch) == "Cc":
-            raise InvalidInput(field_name, "control_chars")
-    if not text.strip():
-        if required:
-            raise InvalidInput(field_name, "empty")
-        return ""
-    if len(text) > limit:
-        raise InvalidInput(field_name, "too_long")
-    return text.strip()
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
 
 
 @dataclass(frozen=True)
@@ -75,6 +56,7 @@ class LetterForm:
     sender_name: str = ""
     sender_class: str = ""
     mood: str = ""
+    addressed_to: str = ""
 
     def cleaned(self) -> "LetterForm":
         """The same form with every field checked; raises :class:`InvalidInput`."""
@@ -88,7 +70,12 @@ class LetterForm:
             raise InvalidInput("sender_name" if "\n" in name else "sender_class", "control_chars")
         if self.mood and self.mood not in MOODS:
             raise InvalidInput("mood", "unknown")
-        return LetterForm(kind=self.kind, text=text, sender_name=name, sender_class=klass, mood=self.mood)
+        addressed_to = self.addressed_to if named else ""
+        if named and addressed_to not in ADDRESSEES:
+            raise InvalidInput("addressed_to", "empty" if not addressed_to else "unknown")
+        return LetterForm(
+            kind=self.kind, text=text, sender_name=name, sender_class=klass, mood=self.mood, addressed_to=addressed_to
+        )
 
 
 @dataclass(frozen=True)
@@ -109,9 +96,20 @@ def submit_letter(
     clock: Clock,
     source_kind: str = "web",
     source_id: str | None = None,
+    submission_token: str = "",
 ) -> Receipt:
-    """Validate, seal and store a letter with a new pickup code, all in one transaction."""
+    """Validate, seal and store a letter with a new pickup code, all in one transaction.
+
+    ``submission_token`` is the form's idempotency token: the same token sent
+    twice (a double tap, a resent form) stores one letter and returns the
+    first receipt again.
+    """
     form = form.cleaned()
+    token = submission_token if _TOKEN.fullmatch(submission_token or "") else ""
+    if token:
+        earlier = _earlier_receipt(session, school, token)
+        if earlier is not None:
+            return earlier
     now = clock()
     audiences = audiences_of(session, school.id)
     pickup, code = issue_pickup_code(school_id=school.id, sealing=sealing, now=now)
@@ -125,7 +123,9 @@ def submit_letter(
         id=letter_id,
         school_id=school.id,
         kind=form.kind,
-        body=seal_json(key, school.id, "letter", letter_id, "body", {"text": form.text, "mood": form.mood}),
+        body=seal_json(
+            key, school.id, "letter", letter_id, "body", {"text": form.text, "mood": form.mood, "to": form.addressed_to}
+        ),
         sender_name=seal("sender_name", form.sender_name),
         sender_class=seal("sender_class", form.sender_class),
         opening_at=next_opening(school, now),
@@ -157,13 +157,48 @@ def submit_letter(
             content_key=key,
         )
     )
+    receipt = Receipt(letter_id=letter_id, code=code, opening_at=letter.opening_at)
     session.add(pickup)
     session.flush()
     session.add(letter)
     session.flush()
     session.add_all(wraps)
-    session.commit()
-    return Receipt(letter_id=letter_id, code=code, opening_at=letter.opening_at)
+    if token:
+        session.add(
+            Submission(
+                token_hash=crypto.token_hash(token, "submission"),
+                school_id=school.id,
+                letter_id=letter_id,
+                sealed_receipt=crypto.seal_content(
+                    crypto.token_key(token, "submission receipt"),
+                    code.digits.encode(),
+                    crypto.bind(school.id, "submission", letter_id),
+                ),
+                created_at=now,
+            )
+        )
+    try:
+        session.commit()
+    except IntegrityError:
+        # The same form arrived twice at once and the other copy won: nothing
+        # of this copy is stored, and the child sees the winner's receipt.
+        session.rollback()
+        earlier = _earlier_receipt(session, school, token) if token else None
+        if earlier is None:
+            raise
+        return earlier
+    return receipt
+
+
+def _earlier_receipt(session: Session, school: School, token: str) -> Receipt | None:
+    row = session.get(Submission, crypto.token_hash(token, "submission"))
+    if row is None or row.school_id != school.id:
+        return None
+    letter = session.get(Letter, row.letter_id)
+    digits = crypto.open_content(
+        crypto.token_key(token, "submission receipt"), row.sealed_receipt, crypto.bind(school.id, "submission", row.letter_id)
+    ).decode()
+    return Receipt(letter_id=row.letter_id, code=crypto.PickupCode(digits), opening_at=as_utc(letter.opening_at))
 
 
 def list_letters(session: Session, *, school: School) -> list[Letter]:
@@ -186,6 +221,8 @@ class OpenedLetter:
     mood: str
     sender_name: str = field(repr=False)
     sender_class: str = field(repr=False)
+    addressed_to: str
+    entries: list[Entry]
 
     @property
     def created_at(self) -> datetime:
@@ -213,6 +250,8 @@ def open_letter(
         mood=body.get("mood", ""),
         sender_name=reveal("sender_name", letter.sender_name),
         sender_class=reveal("sender_class", letter.sender_class),
+        addressed_to=body.get("to", ""),
+        entries=staff_entries(session, school=school, keyring=keyring, letter_id=letter.id),
     )
     if letter.status == "new":
         letter.status = "read"

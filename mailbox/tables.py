@@ -176,3 +176,57 @@ class AuditEvent(SQLModel, table=True):
     detail: str = Field(default="", max_length=1000)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class Kiosk(SQLModel, table=True):
+    """A hallway tablet. Its URL carries a secret token; only the token's hash is kept."""
+
+    __tablename__ = "kiosk"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = _when()
+    revoked_at: datetime | None = _when(nullable=True)
+
+
+class Poster(SQLModel, table=True):
+    """A printed QR poster in one place of the school; its code is public by design."""
+
+    __tablename__ = "poster"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    label: str = Field(max_length=100)
+    code: str = Field(unique=True, index=True, max_length=16)
+    created_at: datetime = _when()
+    retired_at: datetime | None = _when(nullable=True)
+
+
+class Submission(SQLModel, table=True):
+    """One form's idempotency token, so a double tap sends one letter.
+
+    The receipt (the pickup code) is kept sealed under a key derived from the
+    token, which only the child's form holds: a second tap can be shown the
+    same code, and the database alone still cannot.
+    """
+
+    __tablename__ = "submission"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    letter_id: str = Field(foreign_key="letter.id", max_length=32)
+    sealed_receipt: bytes = _blob()
+    created_at: datetime = _when(index=True)
+
+
+class Throttle(SQLModel, table=True):
+    """Failed guesses per kiosk or per (keyed-hash of an) address, shared by all processes."""
+
+    __tablename__ = "throttle"
+
+    key: str = Field(primary_key=True, max_length=100)
+    failures: int = Field(default=0)
+    window_started_at: datetime = _when()
+    locked_until: datetime | None = _when(nullable=True)

@@ -121,14 +121,29 @@ def school(session: Session, settings: Settings, clock: FixedClock) -> SetupResu
     )
 
 
+class RecordedSleep:
+    """Notes each delay the app asks for instead of waiting it out."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
 @pytest.fixture
-def client(engine: Engine, settings: Settings, clock: FixedClock):
+def slept() -> RecordedSleep:
+    return RecordedSleep()
+
+
+@pytest.fixture
+def client(engine: Engine, settings: Settings, clock: FixedClock, slept: RecordedSleep):
     """The real app over the test database, through Starlette's TestClient."""
     from starlette.testclient import TestClient
 
     from qiaoqiao.intake.app import create_app
 
-    with TestClient(create_app(settings, engine=engine, clock=clock)) as test_client:
+    with TestClient(create_app(settings, engine=engine, clock=clock, sleep=slept)) as test_client:
         yield test_client
 
 
@@ -139,3 +154,12 @@ def csrf_from(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found, "page has no CSRF field"
     return found.group(1)
+
+
+def page_text(html: str) -> str:
+    """What a reader sees: tags and pinyin annotations removed, entities decoded."""
+    import html as html_module
+    import re
+
+    without_pinyin = re.sub(r"<rt>.*?</rt>", "", html, flags=re.S)
+    return html_module.unescape(re.sub(r"<[^>]+>", "", without_pinyin))

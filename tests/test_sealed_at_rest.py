@@ -22,7 +22,7 @@ def _submit(client, school) -> str:
     token = csrf_from(client.get(f"/s/{slug}/write/parent").text)
     sent = client.post(
         f"/s/{slug}/write/parent",
-        data={"csrf": token, "text": TEXT, "sender_name": NAME, "sender_class": KLASS},
+        data={"csrf": token, "text": TEXT, "sender_name": NAME, "sender_class": KLASS, "addressed_to": "both"},
     )
     assert sent.status_code == 200
     return re.search(r'class="code"[^>]*>([0-9 ]+)<', sent.text).group(1)

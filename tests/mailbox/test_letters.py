@@ -64,7 +64,7 @@ def test_a_letter_is_bound_to_its_row(session, school, settings, clock):
 
 
 def test_a_letter_home_is_for_the_teachers_not_the_counsellors(session, school, settings, clock):
-    receipt = _send(session, school, settings, clock, kind="parent", text="妈妈我想你", sender_name="小红", sender_class="四(1)班")
+    receipt = _send(session, school, settings, clock, kind="parent", text="妈妈我想你", sender_name="小红", sender_class="四(1)班", addressed_to="mother")
     wraps = session.exec(select(ContentKeyWrap).where(ContentKeyWrap.record_id == receipt.letter_id)).all()
     assert sorted(w.recipient_type for w in wraps) == ["audience", "pickup"]
     full = _keyring(session, school)
@@ -89,6 +89,8 @@ def test_a_letter_home_is_for_the_teachers_not_the_counsellors(session, school, 
         ({"text": "broken \ud800 text"}, "text", "invalid_text"),
         ({"text": "ok", "kind": "parent"}, "sender_name", "empty"),
         ({"text": "ok", "kind": "parent", "sender_name": "小红"}, "sender_class", "empty"),
+        ({"text": "ok", "kind": "parent", "sender_name": "小红", "sender_class": "一班"}, "addressed_to", "empty"),
+        ({"text": "ok", "kind": "parent", "sender_name": "小红", "sender_class": "一班", "addressed_to": "uncle"}, "addressed_to", "unknown"),
         ({"text": "ok", "sender_name": "名" * 41}, "sender_name", "too_long"),
         ({"text": "ok", "mood": "<b>"}, "mood", "unknown"),
         ({"text": "ok", "kind": "staff"}, "kind", "unknown"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 00:07:52.359136
+Create Date: 2026-11-29
 """
 from alembic import op
 import sqlalchemy as sa
