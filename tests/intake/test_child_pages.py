@@ -190,3 +190,32 @@ def test_payloads_are_inert_on_the_childs_pages(client, school):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in thread.text
     refused, _ = _write(client, slug, text=payload + "\x00")
     assert "<img src=x" not in refused.text and "&lt;img src=x" in refused.text
+
+
+def test_when_storage_fails_the_child_keeps_the_letter_and_nothing_is_half_stored(client, school, engine, session):
+    from sqlalchemy import text
+
+    session.rollback()  # end the fixture's open read, which would hold PostgreSQL's DROP
+    # Break the storage for real: the table of key wraps is gone.
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE content_key_wrap"))
+    response, _ = _write(client, school.school.slug, text="今天考试没考好，怕奶奶骂我", sender_name="小刚")
+    assert response.status_code == 503
+    assert "信箱现在没能收下你的信" in response.text
+    assert "今天考试没考好，怕奶奶骂我" in response.text and 'value="小刚"' in response.text
+    with Session(engine) as session:
+        assert session.exec(select(Letter)).all() == []
+        from qiaoqiao.mailbox.tables import PickupCode
+
+        assert session.exec(select(PickupCode)).all() == []
+
+
+def test_text_that_is_not_valid_utf8_gets_a_gentle_message(client, school):
+    slug = school.school.slug
+    page = client.get(f"/s/{slug}/write/whisper")
+    token = csrf_from(page.text)
+    body = f"csrf={token}&submission=&text=%E6%88%91%FF%FE&sender_name=&sender_class=".encode()
+    response = client.post(
+        f"/s/{slug}/write/whisper", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 400 and "有些字读不出来" in response.text
