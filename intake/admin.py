@@ -14,7 +14,7 @@ from qiaoqiao.mailbox.sources import add_kiosk, add_poster, list_kiosks, list_po
 
 
 async def _school(request: Request):
-    staff = require_role(request, "admin")
+    staff = await require_role(request, "admin")
     return staff, await db_call(request, school_by_id, school_id=staff.school_id)
 
 

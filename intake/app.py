@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qiaoqiao.intake import admin, child, setup, staff
+from qiaoqiao.intake import accounts, admin, child, letters, setup, staff
 from qiaoqiao.intake.errors import HANDLERS
 from qiaoqiao.intake.headers import SecurityHeaders
 from qiaoqiao.intake.i18n import Catalogs
@@ -99,9 +99,22 @@ def create_app(
         Route("/staff/login", staff.login_form, methods=["GET"]),
         Route("/staff/login", staff.login_submit, methods=["POST"]),
         Route("/staff/logout", staff.logout, methods=["POST"]),
-        Route("/staff/", staff.letters),
-        Route("/staff/letters/{letter_id}", staff.letter),
-        Route("/staff/letters/{letter_id}/reply", staff.reply, methods=["POST"]),
+        Route("/staff/", letters.queue),
+        Route("/staff/open-now", letters.open_now, methods=["POST"]),
+        Route("/staff/letters/{letter_id}", letters.letter),
+        Route("/staff/letters/{letter_id}/reply", letters.reply, methods=["POST"]),
+        Route("/staff/letters/{letter_id}/claim", letters.claim, methods=["POST"]),
+        Route("/staff/letters/{letter_id}/status", letters.status, methods=["POST"]),
+        Route("/staff/letters/{letter_id}/note", letters.note, methods=["POST"]),
+        Route("/staff/invite/{token}", accounts.invitation_form, methods=["GET"]),
+        Route("/staff/invite/{token}", accounts.invitation_accept, methods=["POST"]),
+        Route("/staff/admin/users", accounts.users, methods=["GET"]),
+        Route("/staff/admin/users", accounts.invite, methods=["POST"]),
+        Route("/staff/admin/users/{user_id}/grant", accounts.grant, methods=["POST"]),
+        Route("/staff/admin/users/{user_id}/reset", accounts.reset, methods=["POST"]),
+        Route("/staff/admin/users/{user_id}/disable", accounts.disable, methods=["POST"]),
+        Route("/staff/recover", accounts.recover_form, methods=["GET"]),
+        Route("/staff/recover", accounts.recover, methods=["POST"]),
         Route("/staff/admin/kiosks", admin.kiosks, methods=["GET"]),
         Route("/staff/admin/kiosks", admin.kiosk_add, methods=["POST"]),
         Route("/staff/admin/kiosks/{kiosk_id}/revoke", admin.kiosk_revoke, methods=["POST"]),

@@ -1,21 +1,21 @@
 """Staff sessions: a random cookie token, the unlocked keys kept in process memory.
 
 The keys a passphrase unlocked never leave this process: not in the cookie,
-not in the database. A restart forgets every session (staff log in again),
-a session idle for longer than the limit is gone, and logging out drops the
-keys at once.
+not in the database. The database row of the session (``staff_sessions``)
+is what any process checks for revocation and idleness; this store only keeps
+the keys. A restart forgets every key (staff log in again), a session idle
+for longer than the limit is gone, and logging out drops the keys at once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from qiaoqiao.mailbox.clock import Clock
 from qiaoqiao.mailbox.keyring import Keyring
+from qiaoqiao.mailbox.staff_sessions import session_hash
 
 COOKIE = "qq_staff"
 
@@ -30,10 +30,6 @@ class StaffSession:
     last_seen: datetime
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
-
-
 class SessionStore:
     """The live staff sessions of this process, keyed by a hash of the cookie token."""
 
@@ -43,13 +39,23 @@ class SessionStore:
         self._sessions: dict[str, StaffSession] = {}
         self._lock = threading.Lock()
 
-    def create(self, *, user_id: str, school_id: str, username: str, roles: frozenset[str], keyring: Keyring) -> str:
-        token = secrets.token_urlsafe(32)
+    def keep(self, token: str, *, user_id: str, school_id: str, username: str, roles: frozenset[str], keyring: Keyring) -> None:
+        """Hold the keys of a new login under its token."""
         with self._lock:
-            self._sessions[_digest(token)] = StaffSession(
+            self._sessions[session_hash(token)] = StaffSession(
                 user_id=user_id, school_id=school_id, username=username, roles=roles, keyring=keyring, last_seen=self._clock()
             )
-        return token
+
+    def add_keys(self, token: str, keyring: Keyring) -> None:
+        """Merge keys unlocked later (the recovery key) into a live session."""
+        with self._lock:
+            found = self._sessions.get(session_hash(token))
+            if found is not None:
+                found.keyring = Keyring(
+                    school_id=found.keyring.school_id,
+                    keys={**found.keyring.keys, **keyring.keys},
+                    names={**found.keyring.names, **keyring.names},
+                )
 
     def get(self, token: str | None) -> StaffSession | None:
         """The session for ``token`` if it is alive; touching it resets the idle timer."""
@@ -58,7 +64,7 @@ class SessionStore:
         now = self._clock()
         with self._lock:
             self._expire(now)
-            found = self._sessions.get(_digest(token))
+            found = self._sessions.get(session_hash(token))
             if found is not None:
                 found.last_seen = now
             return found
@@ -66,7 +72,7 @@ class SessionStore:
     def drop(self, token: str | None) -> None:
         if token:
             with self._lock:
-                self._sessions.pop(_digest(token), None)
+                self._sessions.pop(session_hash(token), None)
 
     def drop_user(self, user_id: str) -> None:
         """Revoke every session of one user (a disabled account, a changed passphrase)."""

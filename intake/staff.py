@@ -1,42 +1,54 @@
-"""The staff pages of the thin path: log in, see the letters, open one."""
+"""Staff pages: logging in and out, and the access checks every staff page uses."""
 
 from __future__ import annotations
+
+import hashlib
+import hmac
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from qiaoqiao.intake.sessions import COOKIE
+from qiaoqiao.intake.sessions import COOKIE, StaffSession
 from qiaoqiao.intake.web import db_call, field, read_form, render, staff_of
-from qiaoqiao.mailbox.errors import Forbidden, InvalidInput, LoginFailed, NotFound
-from qiaoqiao.mailbox.threads import reply_as_staff
-from qiaoqiao.mailbox.letters import list_letters, open_letter
-from qiaoqiao.mailbox.schools import list_schools, school_by_id, school_by_slug
+from qiaoqiao.mailbox import throttle
+from qiaoqiao.mailbox.errors import Forbidden, LoginFailed, NotFound
+from qiaoqiao.mailbox.schools import list_schools, school_by_slug
 from qiaoqiao.mailbox.staff import login, roles_of
+from qiaoqiao.mailbox.staff_sessions import end_session, start_session
 
 
 class LoginRequired(Exception):
     """A staff page was asked for without a live session."""
 
 
-def require_staff(request: Request):
-    session = staff_of(request)
+async def require_staff(request: Request) -> StaffSession:
+    session = await staff_of(request)
     if session is None:
         raise LoginRequired()
     request.state.staff = session
     return session
 
 
-def require_role(request: Request, role: str):
-    """The staff session, if its user holds ``role``; :class:`Forbidden` otherwise."""
-    session = require_staff(request)
-    if role not in session.roles:
-        raise Forbidden(role)
+async def require_role(request: Request, *roles: str) -> StaffSession:
+    """The staff session, if its user holds one of ``roles``; :class:`Forbidden` otherwise."""
+    session = await require_staff(request)
+    if not set(roles) & session.roles:
+        raise Forbidden("role")
     return session
 
 
 async def login_form(request: Request) -> Response:
     schools = await db_call(request, lambda session: list_schools(session))
-    return render(request, "staff/login.html", {"schools": schools, "form": {}, "failed": False})
+    return render(request, "staff/login.html", {"schools": schools, "form": {}, "failed": None})
+
+
+def _throttle_keys(request: Request, slug: str, username: str) -> list[str]:
+    """Failed logins count per account and per (keyed hash of the) address."""
+    secret = request.app.state.settings.secret_key.reveal()
+    address = request.client.host if request.client else "unknown"
+    account = hmac.new(secret, f"{slug}:{username.strip().casefold()}".encode(), hashlib.sha256).hexdigest()[:40]
+    where = hmac.new(secret, address.encode(), hashlib.sha256).hexdigest()[:40]
+    return [f"login:user:{account}", f"login:addr:{where}"]
 
 
 async def login_submit(request: Request) -> Response:
@@ -44,6 +56,14 @@ async def login_submit(request: Request) -> Response:
     schools = await db_call(request, lambda session: list_schools(session))
     slug = field(form, "school") or (schools[0].slug if len(schools) == 1 else "")
     values = {"username": field(form, "username"), "school": slug}
+    clock = request.app.state.clock
+    keys = _throttle_keys(request, slug, values["username"])
+    verdicts = [await db_call(request, throttle.verdict, key=key, clock=clock) for key in keys]
+    if any(v.refused for v in verdicts):
+        return render(request, "staff/login.html", {"schools": schools, "form": values, "failed": "locked"}, status_code=429)
+    delay = max(v.delay_seconds for v in verdicts)
+    if delay:
+        await request.app.state.sleep(delay)
     try:
         school = await db_call(request, school_by_slug, slug=slug)
         unlocked = await db_call(
@@ -53,11 +73,16 @@ async def login_submit(request: Request) -> Response:
             username=values["username"],
             passphrase=field(form, "passphrase"),
             kdf=request.app.state.settings.kdf,
-            clock=request.app.state.clock,
+            clock=clock,
         )
     except (LoginFailed, NotFound):
-        return render(request, "staff/login.html", {"schools": schools, "form": values, "failed": True}, status_code=400)
-    token = request.app.state.sessions.create(
+        for key in keys:
+            await db_call(request, throttle.record_failure, key=key, clock=clock)
+        return render(request, "staff/login.html", {"schools": schools, "form": values, "failed": "wrong"}, status_code=400)
+    await db_call(request, throttle.record_success, key=keys[0], clock=clock)
+    token = await db_call(request, start_session, school_id=school.id, user_id=unlocked.user.id, clock=clock)
+    request.app.state.sessions.keep(
+        token,
         user_id=unlocked.user.id,
         school_id=school.id,
         username=unlocked.user.username,
@@ -71,62 +96,10 @@ async def login_submit(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     await read_form(request)
-    request.app.state.sessions.drop(request.cookies.get(COOKIE))
+    token = request.cookies.get(COOKIE)
+    request.app.state.sessions.drop(token)
+    if token:
+        await db_call(request, end_session, token=token, clock=request.app.state.clock)
     response = RedirectResponse("/staff/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response
-
-
-async def letters(request: Request) -> Response:
-    staff = require_staff(request)
-    school = await db_call(request, school_by_id, school_id=staff.school_id)
-    rows = await db_call(request, list_letters, school=school)
-    return render(request, "staff/letters.html", {"school": school, "letters": rows})
-
-
-async def letter(request: Request) -> Response:
-    staff = require_staff(request)
-    school = await db_call(request, school_by_id, school_id=staff.school_id)
-    opened = await db_call(
-        request,
-        open_letter,
-        school=school,
-        keyring=staff.keyring,
-        letter_id=request.path_params["letter_id"],
-        actor_user_id=staff.user_id,
-        clock=request.app.state.clock,
-    )
-    return render(request, "staff/letter.html", {"school": school, "opened": opened, "problem": None, "draft": ""})
-
-
-async def reply(request: Request) -> Response:
-    staff = require_staff(request)
-    school = await db_call(request, school_by_id, school_id=staff.school_id)
-    form = await read_form(request)
-    letter_id = request.path_params["letter_id"]
-    text = field(form, "text")
-    problem = None
-    try:
-        await db_call(
-            request,
-            reply_as_staff,
-            school=school,
-            keyring=staff.keyring,
-            letter_id=letter_id,
-            text=text,
-            author_kind="counsellor" if "counsellor" in staff.roles else "teacher",
-            author_user_id=staff.user_id,
-            clock=request.app.state.clock,
-        )
-    except InvalidInput as exc:
-        problem = (exc.field, exc.reason)
-    opened = await db_call(
-        request, open_letter, school=school, keyring=staff.keyring, letter_id=letter_id, actor_user_id=staff.user_id,
-        clock=request.app.state.clock,
-    )
-    return render(
-        request,
-        "staff/letter.html",
-        {"school": school, "opened": opened, "problem": problem, "draft": text if problem else ""},
-        status_code=400 if problem else 200,
-    )

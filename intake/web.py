@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import timedelta
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from qiaoqiao.intake.dates import formatter
 from qiaoqiao.intake.pinyin import ruby_for
 from qiaoqiao.intake.sessions import COOKIE as STAFF_COOKIE
 from qiaoqiao.intake.sessions import StaffSession
+from qiaoqiao.mailbox.staff_sessions import check_session
 
 CSRF_COOKIE = "qq_csrf"
 CSRF_FIELD = "csrf"
@@ -81,8 +83,20 @@ def locale_of(request: Request) -> str:
     return i18n.pick_locale(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE))
 
 
-def staff_of(request: Request) -> StaffSession | None:
-    return request.app.state.sessions.get(request.cookies.get(STAFF_COOKIE))
+async def staff_of(request: Request) -> StaffSession | None:
+    """The live staff session of this request: keys in memory, and a row not revoked or idle."""
+    token = request.cookies.get(STAFF_COOKIE)
+    kept = request.app.state.sessions.get(token)
+    if kept is None:
+        return None
+    settings = request.app.state.settings
+    row = await db_call(
+        request, check_session, token=token, idle=timedelta(minutes=settings.session_idle_minutes), clock=request.app.state.clock
+    )
+    if row is None:
+        request.app.state.sessions.drop(token)
+        return None
+    return kept
 
 
 def render(request: Request, template: str, context: dict | None = None, *, status_code: int = 200) -> Response:

@@ -42,3 +42,19 @@ class LoginFailed(MailboxError):
 
 class KeysLocked(MailboxError):
     """The records need a key this session has not unlocked."""
+
+
+class NotYetOpen(Forbidden):
+    """A routine letter before the weekly opening: counted, not readable yet."""
+
+
+class ClaimedByOther(MailboxError):
+    """Another counsellor is working on this letter."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+class StaleThread(MailboxError):
+    """The thread changed since the page was loaded (someone else replied)."""

@@ -1,5 +1,8 @@
 """Audience keys: created at setup, wrapped per member, unlocked into memory.
 
+Each staff member has a keypair of their own, its private half wrapped under
+their passphrase (Argon2id). An audience's private key is sealed to each
+member's public key and, once, wrapped under the school's recovery key.
 A :class:`Keyring` is what a logged-in staff member holds: the private keys of
 the audiences they belong to. It lives only in server memory, for the length
 of the staff session; it is never serialised, logged or put in a cookie.
@@ -14,7 +17,7 @@ from sqlmodel import Session, select
 
 from qiaoqiao import crypto
 from qiaoqiao.mailbox.errors import KeysLocked
-from qiaoqiao.mailbox.tables import Audience, MemberKeyWrap
+from qiaoqiao.mailbox.tables import Audience, MemberKeyWrap, StaffUser
 
 COUNSELLORS = "counsellors"
 TEACHERS = "teachers"
@@ -59,24 +62,35 @@ def create_audience(
     return audience, keypair
 
 
+def personal_aad(school_id: str, user_id: str) -> bytes:
+    return crypto.bind(school_id, "personal_key", user_id)
+
+
+def set_personal_keys(user: StaffUser, passphrase: str, kdf: crypto.KdfParams) -> crypto.Keypair:
+    """Give ``user`` a fresh keypair whose private half is wrapped under their passphrase.
+
+    Audience keys are sealed to the public half, so a member who has a key
+    unlocked can grant it to a colleague without knowing their passphrase.
+    """
+    keypair = crypto.generate_keypair()
+    user.public_key = keypair.public_bytes()
+    user.private_wrap = crypto.wrap_with_passphrase(
+        keypair.private_bytes(), passphrase, personal_aad(user.school_id, user.id), kdf
+    )
+    return keypair
+
+
 def wrap_for_member(
-    *,
-    audience: Audience,
-    keypair: crypto.Keypair,
-    user_id: str,
-    passphrase: str,
-    kdf: crypto.KdfParams,
-    granted_by: str | None,
-    now: datetime,
+    *, audience: Audience, keypair: crypto.Keypair, user: StaffUser, granted_by: str | None, now: datetime
 ) -> MemberKeyWrap:
-    """Give a member their own passphrase-wrapped copy of an audience's private key."""
+    """A member's copy of an audience's private key, sealed to their own public key."""
+    if user.public_key is None:
+        raise KeysLocked("personal")
     return MemberKeyWrap(
         school_id=audience.school_id,
         audience_id=audience.id,
-        user_id=user_id,
-        wrap=crypto.wrap_with_passphrase(
-            keypair.private_bytes(), passphrase, member_aad(audience.school_id, audience.id, user_id), kdf
-        ),
+        user_id=user.id,
+        wrap=crypto.seal_to(user.public_key, keypair.private_bytes(), member_aad(audience.school_id, audience.id, user.id)),
         granted_by=granted_by,
         created_at=now,
     )
@@ -90,6 +104,12 @@ def audiences_of(session: Session, school_id: str) -> dict[str, Audience]:
 
 def unlock_member(session: Session, *, school_id: str, user_id: str, passphrase: str) -> Keyring:
     """Open every audience key the member holds; ``CannotOpen`` if the passphrase is wrong."""
+    user = session.get(StaffUser, user_id)
+    if user is None or user.school_id != school_id or user.private_wrap is None:
+        raise crypto.CannotOpen()
+    personal = crypto.load_private_key(
+        crypto.unwrap_with_passphrase(user.private_wrap, passphrase, personal_aad(school_id, user_id))
+    )
     audiences = {a.id: a for a in audiences_of(session, school_id).values()}
     wraps = session.exec(
         select(MemberKeyWrap).where(MemberKeyWrap.school_id == school_id, MemberKeyWrap.user_id == user_id)
@@ -100,7 +120,7 @@ def unlock_member(session: Session, *, school_id: str, user_id: str, passphrase:
         audience = audiences.get(wrap.audience_id)
         if audience is None:
             continue
-        raw = crypto.unwrap_with_passphrase(wrap.wrap, passphrase, member_aad(school_id, audience.id, user_id))
+        raw = crypto.open_sealed(personal, wrap.wrap, member_aad(school_id, audience.id, user_id))
         keys[audience.id] = crypto.load_private_key(raw)
         names[audience.name] = audience.id
     return Keyring(school_id=school_id, keys=keys, names=names)

@@ -17,9 +17,9 @@ from sqlmodel import Session, col, select
 from qiaoqiao import crypto
 from qiaoqiao.mailbox.audit import record_event
 from qiaoqiao.mailbox.clock import Clock, as_utc
-from qiaoqiao.mailbox.errors import InvalidInput, NotFound
+from qiaoqiao.mailbox.errors import InvalidInput, NotFound, NotYetOpen
 from qiaoqiao.mailbox.keyring import COUNSELLORS, TEACHERS, Keyring, audiences_of
-from qiaoqiao.mailbox.opening import next_opening
+from qiaoqiao.mailbox.opening import is_openable, next_opening
 from qiaoqiao.mailbox.pickups import issue_pickup_code
 from qiaoqiao.mailbox.sealing import (
     SealingConfig,
@@ -236,6 +236,8 @@ def open_letter(
     letter = session.exec(select(Letter).where(Letter.school_id == school.id, Letter.id == letter_id)).first()
     if letter is None:
         raise NotFound("letter")
+    if not is_openable(letter, clock()):
+        raise NotYetOpen("letter")
     key = unwrap_content_key(
         session, school_id=school.id, record_type="letter", record_id=letter.id, recipient_type="audience", keys=keyring.keys
     )

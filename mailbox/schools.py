@@ -93,11 +93,7 @@ def create_school(
     for audience_name in AUDIENCES:
         audience, keypair = create_audience(school_id=school.id, name=audience_name, recovery_key=recovery_key, now=now)
         session.add(audience)
-        session.add(
-            wrap_for_member(
-                audience=audience, keypair=keypair, user_id=admin.id, passphrase=admin_passphrase, kdf=kdf, granted_by=None, now=now
-            )
-        )
+        session.add(wrap_for_member(audience=audience, keypair=keypair, user=admin, granted_by=None, now=now))
     record_event(session, school_id=school.id, action="school.created", now=now, actor_user_id=admin.id)
     session.commit()
     session.refresh(school)

@@ -13,7 +13,7 @@ from qiaoqiao import crypto
 from qiaoqiao.mailbox.audit import record_event
 from qiaoqiao.mailbox.clock import Clock
 from qiaoqiao.mailbox.errors import InvalidInput, LoginFailed
-from qiaoqiao.mailbox.keyring import Keyring, unlock_member
+from qiaoqiao.mailbox.keyring import Keyring, set_personal_keys, unlock_member
 from qiaoqiao.mailbox.tables import StaffUser
 
 ROLES = ("admin", "counsellor", "teacher")
@@ -36,19 +36,26 @@ def roles_of(user: StaffUser) -> frozenset[str]:
 
 
 def new_staff_user(
-    *, school_id: str, username: str, roles: set[str], passphrase: str, kdf: crypto.KdfParams, now: datetime
+    *, school_id: str, username: str, roles: set[str], passphrase: str | None, kdf: crypto.KdfParams, now: datetime
 ) -> StaffUser:
-    """A user row with an Argon2id verifier of ``passphrase``."""
+    """A user row; with a passphrase, its Argon2id verifier and the user's own keypair.
+
+    Without one (an invitation), the user chooses it later with
+    :func:`set_passphrase`.
+    """
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}")
-    return StaffUser(
+    user = StaffUser(
         school_id=school_id,
         username=clean_username(username),
         roles=",".join(r for r in ROLES if r in roles),
-        passphrase_hash=crypto.hash_passphrase(passphrase, kdf),
         created_at=now,
     )
+    if passphrase is not None:
+        user.passphrase_hash = crypto.hash_passphrase(passphrase, kdf)
+        set_personal_keys(user, passphrase, kdf)
+    return user
 
 
 @dataclass(frozen=True)

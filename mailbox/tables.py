@@ -14,7 +14,7 @@ Rules the whole schema follows:
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Column, DateTime, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -61,6 +61,13 @@ class StaffUser(SQLModel, table=True):
     # Comma-separated subset of: admin, counsellor, teacher.
     roles: str = Field(default="", max_length=100)
     passphrase_hash: str | None = Field(default=None, max_length=255)
+    # The user's own keypair: audience keys are sealed to its public half; its
+    # private half is stored only wrapped under the user's passphrase.
+    public_key: bytes | None = _blob(nullable=True)
+    private_wrap: bytes | None = _blob(nullable=True)
+    # A pending invitation or reset: the link's token, as a hash, and its end.
+    invite_hash: str | None = Field(default=None, max_length=64, index=True)
+    invite_expires_at: datetime | None = _when(nullable=True)
     disabled: bool = Field(default=False)
     created_at: datetime = _when()
 
@@ -127,6 +134,12 @@ class Letter(SQLModel, table=True):
     source_id: str | None = Field(default=None, max_length=32)
     pickup_id: str = Field(foreign_key="pickup_code.id", index=True, max_length=32)
     created_at: datetime = _when(index=True)
+    # Who is working on it, so two counsellors don't answer the same letter.
+    claimed_by: str | None = Field(default=None, max_length=32)
+    claimed_at: datetime | None = _when(nullable=True)
+    follow_up_on: date | None = Field(default=None)
+    # Bumped by every reply: a reply written against an older thread is refused.
+    version: int = Field(default=0)
 
 
 class Reply(SQLModel, table=True):
@@ -140,6 +153,8 @@ class Reply(SQLModel, table=True):
     body: bytes = _blob()
     created_at: datetime = _when()
     read_at: datetime | None = _when(nullable=True)
+    # A reply may also ask the child to come and talk (谈心) on a day.
+    meet_on: date | None = Field(default=None)
 
 
 class ContentKeyWrap(SQLModel, table=True):
@@ -230,3 +245,42 @@ class Throttle(SQLModel, table=True):
     failures: int = Field(default=0)
     window_started_at: datetime = _when()
     locked_until: datetime | None = _when(nullable=True)
+
+
+class StaffSessionRow(SQLModel, table=True):
+    """A staff login, so any process can see it revoked or idle; the keys stay in memory."""
+
+    __tablename__ = "staff_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    user_id: str = Field(foreign_key="staff_user.id", index=True, max_length=32)
+    created_at: datetime = _when()
+    last_seen_at: datetime = _when()
+    revoked_at: datetime | None = _when(nullable=True)
+
+
+class LetterNote(SQLModel, table=True):
+    """A counsellor's private note on a letter, sealed for the counsellors only."""
+
+    __tablename__ = "letter_note"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    letter_id: str = Field(foreign_key="letter.id", index=True, max_length=32)
+    author_user_id: str = Field(foreign_key="staff_user.id", max_length=32)
+    body: bytes = _blob()
+    created_at: datetime = _when()
+
+
+class ReplyTemplate(SQLModel, table=True):
+    """A reusable, warm opening for replies; written by the school, not by children."""
+
+    __tablename__ = "reply_template"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    title: str = Field(max_length=60)
+    body: str = Field(max_length=2000)
+    position: int = Field(default=0)
+    created_at: datetime = _when()

@@ -8,14 +8,16 @@ code, so the child reads the thread with the code and staff with their keys.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
+from sqlalchemy import case, update
 from sqlmodel import Session, col, select
 
 from qiaoqiao import crypto
 from qiaoqiao.mailbox.audit import record_event
 from qiaoqiao.mailbox.clock import Clock, as_utc
-from qiaoqiao.mailbox.errors import NotFound
+from qiaoqiao.mailbox.errors import ClaimedByOther, InvalidInput, NotFound, NotYetOpen, StaleThread
+from qiaoqiao.mailbox.opening import is_openable
 from qiaoqiao.mailbox.keyring import Keyring
 from qiaoqiao.mailbox.text import MAX_TEXT, clean_text
 from qiaoqiao.mailbox.pickups import find_pickup, pickup_keys
@@ -31,6 +33,7 @@ from qiaoqiao.mailbox.tables import Audience, ContentKeyWrap, Letter, PickupCode
 
 STAFF_AUTHORS = ("counsellor", "teacher")
 MAX_REPLY = 4000
+STALE_CLAIM = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Entry:
     text: str = field(repr=False)
     created_at: datetime
     read_at: datetime | None
+    meet_on: date | None = None
 
 
 def _replies(session: Session, school_id: str, letter_id: str) -> list[Reply]:
@@ -65,6 +69,7 @@ def _open_entries(session: Session, school_id: str, replies: list[Reply], *, rec
                 text=open_field(key, school_id, "reply", reply.id, "body", reply.body),
                 created_at=as_utc(reply.created_at),
                 read_at=as_utc(reply.read_at) if reply.read_at else None,
+                meet_on=reply.meet_on,
             )
         )
     return entries
@@ -131,8 +136,16 @@ def reply_as_staff(
     author_kind: str,
     author_user_id: str,
     clock: Clock,
+    seen_version: int | None = None,
+    meet_on: date | None = None,
 ) -> Reply:
-    """A counsellor's or teacher's reply, sealed for the child's code and the letter's readers."""
+    """A counsellor's or teacher's reply, sealed for the child's code and the letter's readers.
+
+    ``seen_version`` is the letter's version when the composer was opened: if
+    anyone replied since, :class:`StaleThread` is raised and nothing is stored,
+    so two counsellors answering at once never send two answers unawares. A
+    colleague's fresh claim refuses the reply with :class:`ClaimedByOther`.
+    """
     if author_kind not in STAFF_AUTHORS:
         raise ValueError("staff replies are written by a counsellor or a teacher")
     text = clean_text(text, field_name="text", limit=MAX_REPLY, required=True)
@@ -141,11 +154,30 @@ def reply_as_staff(
         raise NotFound("letter")
     # Only someone who can read the letter may answer it.
     unwrap_content_key(session, school_id=school.id, record_type="letter", record_id=letter.id, recipient_type="audience", keys=keyring.keys)
+    if not is_openable(letter, clock()):
+        raise NotYetOpen("letter")
+    if meet_on is not None and not letter.sender_name:
+        raise InvalidInput("meet_on", "anonymous")
     now = clock()
+    if letter.claimed_by not in (None, author_user_id) and now - as_utc(letter.claimed_at) <= STALE_CLAIM:
+        raise ClaimedByOther(letter.claimed_by)
+    expected = letter.version if seen_version is None else seen_version
+    bumped = session.execute(
+        update(Letter)
+        .where(Letter.school_id == school.id, Letter.id == letter.id, Letter.version == expected)
+        .values(
+            version=Letter.version + 1,
+            claimed_by=author_user_id,
+            claimed_at=now,
+            status=case((col(Letter.status).in_(("new", "read")), "replied"), else_=Letter.status),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if bumped != 1:
+        session.rollback()
+        raise StaleThread()
     reply = _add_reply(session, school=school, letter=letter, author_kind=author_kind, author_user_id=author_user_id, text=text, now=now)
-    if letter.status in ("new", "read"):
-        letter.status = "replied"
-        session.add(letter)
+    reply.meet_on = meet_on
     record_event(
         session, school_id=school.id, action="letter.replied", now=now, actor_user_id=author_user_id,
         target_type="letter", target_id=letter.id,
@@ -214,9 +246,13 @@ def follow_up_as_child(
     text = clean_text(text, field_name="text", limit=MAX_TEXT, required=True)
     _pickup, letter = _by_code(session, school, code, sealing)
     reply = _add_reply(session, school=school, letter=letter, author_kind="child", author_user_id=None, text=text, now=clock())
-    if letter.status == "replied":
-        # The child answered: the letter needs a person again.
-        letter.status = "read"
-        session.add(letter)
+    # The child answered: the letter needs a person again, and any composer
+    # opened before this message must see it first.
+    session.execute(
+        update(Letter)
+        .where(Letter.school_id == school.id, Letter.id == letter.id)
+        .values(version=Letter.version + 1, status=case((Letter.status == "replied", "read"), else_=Letter.status))
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     return reply

@@ -66,8 +66,6 @@ PHONE = {"viewport": {"width": 360, "height": 640}, "is_mobile": True, "has_touc
 VIEWPORTS = {"1280": DESKTOP, "360": PHONE}
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
-
-
 ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 
 
@@ -121,7 +119,7 @@ def browser():
 def new_context(browser):
     """Open a browser context (one person's browser); all are closed after the test.
 
-    Defaults to a 1280×800 tablet in Chinese; pass ``**PHONE`` for a phone.
+    Defaults to a 1280×800 tablet in Chinese; pass ``**ui.phone`` for a phone.
     """
     opened = []
 

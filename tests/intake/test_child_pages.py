@@ -84,6 +84,8 @@ def test_the_whole_thread_with_a_code(client, school, engine, settings, clock):
     client.post("/staff/login", data={"csrf": token, "username": "zhang", "passphrase": ADMIN_PASSPHRASE})
     with Session(engine) as session:
         letter_id = session.exec(select(Letter.id)).one()
+    assert client.get(f"/staff/letters/{letter_id}").status_code == 403  # Wednesday: it waits for Friday
+    client.post("/staff/open-now", data={"csrf": csrf_from(client.get("/staff/").text)})
     staff_page = client.get(f"/staff/letters/{letter_id}")
     replied = client.post(
         f"/staff/letters/{letter_id}/reply", data={"csrf": csrf_from(staff_page.text), "text": "谢谢你告诉老师。<b>你不是一个人。</b>"}

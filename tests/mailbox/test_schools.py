@@ -37,6 +37,7 @@ def test_recovery_key_alone_unlocks_the_counsellors_key(session, school, setting
     typed = school.recovery_key.lower().replace("-", " ")
     keyring = unlock_with_recovery(session, school_id=school.school.id, recovery_key=typed)
     assert keyring.has(COUNSELLORS)
+    clock.advance(days=3)  # past Friday's opening
     opened = open_letter(
         session=session, school=school.school, keyring=keyring, letter_id=receipt.letter_id,
         actor_user_id=school.admin.id, clock=clock,

@@ -53,6 +53,7 @@ def test_the_reply_is_sealed_for_the_code_and_the_letters_readers_only(session, 
 
 def test_reading_marks_the_reply_read_and_the_counsellor_sees_it(session, school, settings, clock, keyring):
     receipt = _send(session, school, settings, clock, "我的信")
+    clock.advance(days=3)  # past Friday's opening
     _reply(session, school, keyring, clock, receipt.letter_id, "回信")
     before = open_letter(session=session, school=school.school, keyring=keyring, letter_id=receipt.letter_id, actor_user_id=school.admin.id, clock=clock)
     assert before.entries[0].read_at is None
@@ -64,6 +65,7 @@ def test_reading_marks_the_reply_read_and_the_counsellor_sees_it(session, school
 
 def test_the_child_writes_back_and_the_letter_needs_a_person_again(session, school, settings, clock, keyring):
     receipt = _send(session, school, settings, clock, "我的信")
+    clock.advance(days=3)  # past Friday's opening
     _reply(session, school, keyring, clock, receipt.letter_id, "回信")
     assert session.get(Letter, receipt.letter_id).status == "replied"
     clock.advance(minutes=5)

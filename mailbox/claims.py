@@ -1,0 +1,95 @@
+"""Claims and statuses: who is answering a letter, and where it stands.
+
+A claim is taken with one conditional UPDATE, so two counsellors pressing
+"I'll take it" at the same moment cannot both get it. A claim older than two
+hours is stale and may be taken over, so a letter is never stuck behind a
+colleague who went home.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from qiaoqiao.mailbox.audit import record_event
+from qiaoqiao.mailbox.clock import Clock
+from qiaoqiao.mailbox.errors import ClaimedByOther, InvalidInput, NotFound
+from qiaoqiao.mailbox.queue import STATUSES
+from qiaoqiao.mailbox.tables import Letter, School, StaffUser
+from qiaoqiao.mailbox.threads import STALE_CLAIM
+
+STALE_AFTER = STALE_CLAIM
+
+
+def _letter(session: Session, school: School, letter_id: str) -> Letter:
+    letter = session.exec(select(Letter).where(Letter.school_id == school.id, Letter.id == letter_id)).first()
+    if letter is None:
+        raise NotFound("letter")
+    return letter
+
+
+def _holder_name(session: Session, user_id: str | None) -> str:
+    user = session.get(StaffUser, user_id) if user_id else None
+    return (user.display_name or user.username) if user else ""
+
+
+def claim_letter(*, session: Session, school: School, letter_id: str, user_id: str, clock: Clock) -> Letter:
+    """Take the letter (or keep it); :class:`ClaimedByOther` if a colleague holds a fresh claim."""
+    _letter(session, school, letter_id)
+    now = clock()
+    taken = session.execute(
+        update(Letter)
+        .where(
+            Letter.school_id == school.id,
+            Letter.id == letter_id,
+            or_(
+                col(Letter.claimed_by).is_(None),
+                Letter.claimed_by == user_id,
+                col(Letter.claimed_at) < now - STALE_AFTER,
+            ),
+        )
+        .values(claimed_by=user_id, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != 1:
+        session.rollback()
+        raise ClaimedByOther(_holder_name(session, _letter(session, school, letter_id).claimed_by))
+    record_event(session, school_id=school.id, action="letter.claimed", now=now, actor_user_id=user_id, target_type="letter", target_id=letter_id)
+    session.commit()
+    letter = _letter(session, school, letter_id)
+    session.refresh(letter)
+    return letter
+
+
+def release_letter(*, session: Session, school: School, letter_id: str, user_id: str, clock: Clock) -> None:
+    """Give a claim back (only the holder can)."""
+    session.execute(
+        update(Letter)
+        .where(Letter.school_id == school.id, Letter.id == letter_id, Letter.claimed_by == user_id)
+        .values(claimed_by=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    record_event(session, school_id=school.id, action="letter.released", now=clock(), actor_user_id=user_id, target_type="letter", target_id=letter_id)
+    session.commit()
+
+
+def set_status(
+    *, session: Session, school: School, letter_id: str, status: str, follow_up_on: date | None, user_id: str, clock: Clock
+) -> Letter:
+    """Move a letter to ``status``; a follow-up needs its due date."""
+    if status not in STATUSES:
+        raise InvalidInput("status", "unknown")
+    if status == "follow_up" and follow_up_on is None:
+        raise InvalidInput("follow_up_on", "empty")
+    letter = _letter(session, school, letter_id)
+    letter.status = status
+    letter.follow_up_on = follow_up_on if status == "follow_up" else None
+    session.add(letter)
+    record_event(
+        session, school_id=school.id, action="letter.status", now=clock(), actor_user_id=user_id,
+        target_type="letter", target_id=letter_id, detail={"status": status},
+    )
+    session.commit()
+    return letter
