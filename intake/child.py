@@ -152,8 +152,11 @@ async def send(request: Request) -> Response:
             submission_token=token,
         )
     except InvalidInput as exc:
-        # Everything the child typed goes back into the form.
+        # Everything the child typed goes back into the form (a box of only
+        # spaces comes back empty, so the counter and the box agree).
         error, status = (exc.field, exc.reason), 400
+        if exc.field == "text" and exc.reason == "empty":
+            values["text"] = ""
     except SQLAlchemyError:
         error, status = ("text", "unavailable"), 503
     else:

@@ -128,4 +128,7 @@ def finish(request: Request, response: Response) -> None:
         )
     lang = request.query_params.get("lang")
     if lang:
-        response.set_cookie(i18n.COOKIE, locale_of(request), samesite="lax", max_age=365 * 24 * 3600)
+        # At a shared kiosk the choice lasts only as long as one child's visit.
+        kiosk = request.cookies.get("qq_kiosk")
+        lifetime = request.app.state.settings.kiosk_idle_seconds if kiosk else 365 * 24 * 3600
+        response.set_cookie(i18n.COOKIE, locale_of(request), samesite="lax", max_age=lifetime)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -45,6 +45,7 @@ ADDRESSEES = ("father", "mother", "both", "guardian")
 # may add the counsellors to a letter home.
 READERS = {WHISPER: (COUNSELLORS,), PARENT: (TEACHERS,)}
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
+RESHOW_CODE_FOR = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class Receipt:
     """What the child is shown after sending: the code, once."""
 
     letter_id: str
-    code: crypto.PickupCode = field(repr=False)
+    code: crypto.PickupCode | None = field(repr=False)  # None: already shown, not shown again
     opening_at: datetime
 
 
@@ -107,7 +108,7 @@ def submit_letter(
     form = form.cleaned()
     token = submission_token if _TOKEN.fullmatch(submission_token or "") else ""
     if token:
-        earlier = _earlier_receipt(session, school, token)
+        earlier = _earlier_receipt(session, school, token, clock())
         if earlier is not None:
             return earlier
     now = clock()
@@ -183,18 +184,26 @@ def submit_letter(
         # The same form arrived twice at once and the other copy won: nothing
         # of this copy is stored, and the child sees the winner's receipt.
         session.rollback()
-        earlier = _earlier_receipt(session, school, token) if token else None
+        earlier = _earlier_receipt(session, school, token, clock()) if token else None
         if earlier is None:
             raise
         return earlier
     return receipt
 
 
-def _earlier_receipt(session: Session, school: School, token: str) -> Receipt | None:
+def _earlier_receipt(session: Session, school: School, token: str, now: datetime) -> Receipt | None:
+    """The receipt of a form already sent: with its code only for a short while.
+
+    A double tap arrives within seconds and must see the code. Much later, the
+    same form sent again can only be a Back-and-Reload at a shared tablet: the
+    letter is not sent twice, and the code is not shown to whoever is there now.
+    """
     row = session.get(Submission, crypto.token_hash(token, "submission"))
     if row is None or row.school_id != school.id:
         return None
     letter = session.get(Letter, row.letter_id)
+    if now - as_utc(row.created_at) > RESHOW_CODE_FOR:
+        return Receipt(letter_id=row.letter_id, code=None, opening_at=as_utc(letter.opening_at))
     digits = crypto.open_content(
         crypto.token_key(token, "submission receipt"), row.sealed_receipt, crypto.bind(school.id, "submission", row.letter_id)
     ).decode()

@@ -14,9 +14,27 @@
 
   function leave() {
     clearForms();
+    if (body.getAttribute("data-kiosk") === "1") {
+      // The next child at the tablet starts in Chinese again.
+      document.cookie = "qq_lang=; Max-Age=0; path=/; SameSite=Lax";
+    }
     // replace(): the page with the words is taken out of the history, so the
     // Back button cannot bring it back.
     window.location.replace(start);
+  }
+
+  // At a kiosk the history never grows: every link replaces the current page,
+  // so Back (and Back then Reload) can never bring a sent letter or a reply
+  // code up again for the next child.
+  if (body.getAttribute("data-kiosk") === "1") {
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest ? event.target.closest("a[href]") : null;
+      if (!link || link.id === "quick-exit" || link.target) { return; }
+      if (link.origin !== window.location.origin) { return; }
+      event.preventDefault();
+      clearForms();
+      window.location.replace(link.href);
+    });
   }
 
   // Quick exit: clears at once, without waiting for the server.

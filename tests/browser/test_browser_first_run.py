@@ -71,6 +71,7 @@ def test_first_run_setup_then_a_child_note_reaches_the_counsellor(live, new_cont
     admin.locator("#passphrase").fill(live.admin_passphrase)
     admin.locator("form.stack button[type=submit]").click()
     admin.wait_for_url(live.url("/staff/"))
+    ui.open_mailbox_now(admin)
     links = admin.locator("a[href^='/staff/letters/']")
     ui.expect(links).to_have_count(1)
     links.first.click()

@@ -140,20 +140,9 @@ def test_quick_exit_leaves_at_once_and_back_shows_nothing(kiosk, ui):
     _assert_nothing_left(page, ui, SECRET, "李小花")
 
 
-# Product bug: the kiosk's own exits (the countdown, 我记下了, 离开, the idle
-# reset) leave with location.replace(), but the header's 悄悄话信箱 link
-# (templates/child/base.html, a.brand) and the thread's 看完了 link
-# (templates/child/thread.html, a.big-button.secondary) are plain links. The
-# page they leave is the answer to a POST, so it stays in the history: Back
-# shows "confirm form resubmission" and Reload sends the form again. For the
-# receipt the submission token makes the server answer with the same receipt,
-# code included; for the thread the code is in the form. The next child gets
-# the last child's code, or their letter and its replies. (Chrome asks before
-# sending again; headless Chromium does not, which changes nothing here.)
-BACK_AND_RELOAD = "kiosk privacy: a.brand / 看完了 are plain links, Back+Reload re-POSTs and shows the last child's code or thread"
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=BACK_AND_RELOAD)
+# Every way off a page at a kiosk must leave nothing behind for the next child:
+# the page left was often the answer to a POST, and Back then Reload would send
+# that form again (the receipt with its code, the thread opened by a code).
 @pytest.mark.parametrize("way_out", ["receipt-header-link", "thread-done-link"])
 def test_leaving_by_a_link_leaves_nothing_back_and_reload_can_bring_back(live, kiosk, ui, way_out):
     page, start = kiosk

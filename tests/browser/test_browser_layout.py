@@ -10,15 +10,6 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-# Product bug (intake/static/child.css, the last @media rule):
-# `@media (min-width: 900px) { .big-button { display: flex; flex-direction: column; … } }`
-# is meant for the three cards of the start page, but every .big-button gets it,
-# and where the label is bare <ruby> elements (the send buttons, 打开, 我记下了,
-# 看完了, the idle dialog's 我还在写) each character becomes a flex item and the
-# label reads top to bottom in a 9rem-tall button. Hallway tablets are exactly
-# this width.
-STACKED = "layout: child.css '@media (min-width: 900px) .big-button {display:flex; flex-direction:column}' stacks each <ruby> of 寄出/打开/我记下了/看完了 vertically"
-
 _LABEL_LINES = """() => Array.from(document.querySelectorAll('.big-button'))
   .filter(button => button.offsetParent !== null && button.querySelector(':scope > ruby'))
   .map(button => {
@@ -39,7 +30,7 @@ def scene(module_live):
 
 
 @pytest.mark.parametrize(
-    "width", ["360", pytest.param("1280", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=STACKED))]
+    "width", ["360", "1280"]
 )
 def test_short_button_labels_read_on_one_line(scene, new_context, ui, width):
     live, school, code, kiosk_url = scene

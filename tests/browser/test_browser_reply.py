@@ -22,6 +22,7 @@ def school(live):
 
 def _open_letter_as_staff(page, live, ui) -> str:
     """From the letter list, open the only letter; returns its URL."""
+    ui.open_mailbox_now(page)
     links = page.locator("a[href^='/staff/letters/']")
     ui.expect(links).to_have_count(1)
     links.first.click()

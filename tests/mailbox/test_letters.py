@@ -123,3 +123,18 @@ def test_list_is_scoped_to_the_school(session, school, settings, clock):
     theirs = list_letters(session, school=other.school)[0]
     with pytest.raises(NotFound):
         _open(session, school, clock, theirs.id)
+
+
+def test_a_form_sent_again_later_stores_nothing_and_shows_no_code(session, school, settings, clock):
+    from qiaoqiao import crypto
+
+    token = crypto.new_token()
+    form = LetterForm(kind="whisper", text="只寄一次")
+    first = submit_letter(session=session, school=school.school, form=form, sealing=settings.sealing, clock=clock, submission_token=token)
+    clock.advance(seconds=5)  # a double tap: the same code again
+    again = submit_letter(session=session, school=school.school, form=form, sealing=settings.sealing, clock=clock, submission_token=token)
+    assert again.code == first.code and again.letter_id == first.letter_id
+    clock.advance(minutes=3)  # Back and Reload at a shared tablet: no code for whoever is there now
+    later = submit_letter(session=session, school=school.school, form=form, sealing=settings.sealing, clock=clock, submission_token=token)
+    assert later.letter_id == first.letter_id and later.code is None
+    assert len(session.exec(select(Letter)).all()) == 1
