@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qiaoqiao.intake import accounts, admin, child, letters, setup, staff
+from qiaoqiao.intake import accounts, admin, child, letters, reply_templates, reports, setup, staff
 from qiaoqiao.intake.errors import HANDLERS
 from qiaoqiao.intake.headers import SecurityHeaders
 from qiaoqiao.intake.i18n import Catalogs
@@ -113,6 +113,12 @@ def create_app(
         Route("/staff/admin/users/{user_id}/grant", accounts.grant, methods=["POST"]),
         Route("/staff/admin/users/{user_id}/reset", accounts.reset, methods=["POST"]),
         Route("/staff/admin/users/{user_id}/disable", accounts.disable, methods=["POST"]),
+        Route("/staff/templates", reply_templates.templates, methods=["GET"]),
+        Route("/staff/templates", reply_templates.save, methods=["POST"]),
+        Route("/staff/templates/{template_id}/delete", reply_templates.delete, methods=["POST"]),
+        Route("/staff/summary", reports.summary_page),
+        Route("/staff/summary.csv", reports.summary_csv),
+        Route("/staff/admin/audit", reports.audit_page),
         Route("/staff/recover", accounts.recover_form, methods=["GET"]),
         Route("/staff/recover", accounts.recover, methods=["POST"]),
         Route("/staff/admin/kiosks", admin.kiosks, methods=["GET"]),

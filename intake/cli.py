@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from qiaoqiao.intake.settings import Settings, SettingsError
 from qiaoqiao.mailbox.clock import system_clock
+from qiaoqiao.mailbox.audit import verify_chain
 from qiaoqiao.mailbox.database import DatabaseUnusable, is_empty, make_engine
 from qiaoqiao.mailbox.errors import InvalidInput, WeakPassphrase
 from qiaoqiao.mailbox.schema import is_current, migrate
@@ -70,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
         add.add_argument("--public-url", metavar="URL", help="the address people use (or QIAOQIAO_PUBLIC_URL)")
         if noun == "poster":
             add.add_argument("--qr", metavar="FILE", help="also write the QR code to FILE (.png or .svg)")
+    audit = commands.add_parser("audit", parents=[common], help="check the audit log")
+    audit_actions = audit.add_subparsers(dest="action", required=True)
+    verify = audit_actions.add_parser("verify", parents=[common], help="walk each school's hash chain; report the first broken link")
+    verify.add_argument("--school", metavar="SLUG", help="only this school")
     return parser
 
 
@@ -229,7 +234,23 @@ def cmd_poster(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "init": cmd_init, "kiosk": cmd_kiosk, "poster": cmd_poster}
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Exit 0 when every chain is intact, 1 when one is broken."""
+    engine = _engine(_settings(args))
+    broken = False
+    with Session(engine) as session:
+        schools = [_school_for(session, args.school)] if args.school else list_schools(session)
+        for school in schools:
+            report = verify_chain(session, school_id=school.id)
+            if report.intact:
+                print(f"{school.name} ({school.slug}): {report.events} events, the chain is intact")
+            else:
+                broken = True
+                print(f"{school.name} ({school.slug}): the chain is broken at event {report.first_broken_seq}")
+    return 1 if broken else 0
+
+
+COMMANDS = {"audit": cmd_audit, "serve": cmd_serve, "migrate": cmd_migrate, "init": cmd_init, "kiosk": cmd_kiosk, "poster": cmd_poster}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from qiaoqiao.mailbox.clock import as_utc
-from qiaoqiao.mailbox.tables import AuditEvent
+from qiaoqiao.mailbox.tables import AuditEvent, StaffUser
 
 GENESIS = "0" * 64
 
@@ -99,3 +99,29 @@ def verify_chain(session: Session, *, school_id: str) -> ChainReport:
         expected_prev = event.hash
         expected_seq += 1
     return ChainReport(events=count, first_broken_seq=None)
+
+
+@dataclass(frozen=True)
+class EventView:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target_type: str | None
+    target_id: str | None
+    detail: str
+
+
+def recent_events(session: Session, *, school_id: str, limit: int) -> list[EventView]:
+    """The newest events first, with the actor's name for the admin's page."""
+    names = {u.id: (u.display_name or u.username) for u in session.exec(select(StaffUser).where(StaffUser.school_id == school_id))}
+    rows = session.exec(
+        select(AuditEvent).where(AuditEvent.school_id == school_id).order_by(col(AuditEvent.seq).desc()).limit(limit)
+    ).all()
+    return [
+        EventView(
+            seq=row.seq, at=as_utc(row.at), actor=names.get(row.actor_user_id or "", ""), action=row.action,
+            target_type=row.target_type, target_id=row.target_id, detail=row.detail,
+        )
+        for row in rows
+    ]

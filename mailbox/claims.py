@@ -51,7 +51,7 @@ def claim_letter(*, session: Session, school: School, letter_id: str, user_id: s
             ),
         )
         .values(claimed_by=user_id, claimed_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     ).rowcount
     if taken != 1:
         session.rollback()
@@ -69,7 +69,7 @@ def release_letter(*, session: Session, school: School, letter_id: str, user_id:
         update(Letter)
         .where(Letter.school_id == school.id, Letter.id == letter_id, Letter.claimed_by == user_id)
         .values(claimed_by=None, claimed_at=None)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
     record_event(session, school_id=school.id, action="letter.released", now=clock(), actor_user_id=user_id, target_type="letter", target_id=letter_id)
     session.commit()

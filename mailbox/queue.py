@@ -170,7 +170,7 @@ def open_mailbox_now(*, session: Session, school: School, clock: Clock, actor_us
         update(Letter)
         .where(Letter.school_id == school.id, Letter.kind == "whisper", Letter.opening_at > now)
         .values(opening_at=last_opening(school, now))
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     ).rowcount
     record_event(session, school_id=school.id, action="mailbox.opened_early", now=now, actor_user_id=actor_user_id, detail={"letters": opened})
     session.commit()

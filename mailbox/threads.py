@@ -171,7 +171,7 @@ def reply_as_staff(
             claimed_at=now,
             status=case((col(Letter.status).in_(("new", "read")), "replied"), else_=Letter.status),
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     ).rowcount
     if bumped != 1:
         session.rollback()
@@ -252,7 +252,7 @@ def follow_up_as_child(
         update(Letter)
         .where(Letter.school_id == school.id, Letter.id == letter.id)
         .values(version=Letter.version + 1, status=case((Letter.status == "replied", "read"), else_=Letter.status))
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
     session.commit()
     return reply
