@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from qiaoqiao.intake import i18n
-from qiaoqiao.intake.dates import formatter
+from qiaoqiao.intake.dates import day_formatter, formatter
 from qiaoqiao.intake.pinyin import ruby_for
 from qiaoqiao.intake.sessions import COOKIE as STAFF_COOKIE
 from qiaoqiao.intake.sessions import StaffSession
@@ -114,6 +114,7 @@ def render(request: Request, template: str, context: dict | None = None, *, stat
     full.update(context or {})
     school = full.get("school")
     full["when"] = formatter(locale, school.timezone if school is not None else "Asia/Shanghai")
+    full["when_day"] = day_formatter(locale)
     response = request.app.state.templates.TemplateResponse(request, template, full, status_code=status_code)
     finish(request, response)
     return response

@@ -221,3 +221,25 @@ def test_text_that_is_not_valid_utf8_gets_a_gentle_message(client, school):
         f"/s/{slug}/write/whisper", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
     )
     assert response.status_code == 400 and "有些字读不出来" in response.text
+
+
+def test_a_talk_in_person_reaches_the_child(client, school, engine, settings, clock):
+    from datetime import date
+
+    from qiaoqiao.mailbox.keyring import unlock_member
+    from qiaoqiao.mailbox.threads import reply_as_staff
+
+    with Session(engine, expire_on_commit=False) as session:
+        receipt = submit_letter(
+            session=session, school=school.school,
+            form=LetterForm(kind="whisper", text="我想找老师说说话", sender_name="小明", sender_class="三(2)班"),
+            sealing=settings.sealing, clock=clock,
+        )
+        keyring = unlock_member(session, school_id=school.school.id, user_id=school.admin.id, passphrase=ADMIN_PASSPHRASE)
+        clock.advance(days=3)
+        reply_as_staff(
+            session=session, school=school.school, keyring=keyring, letter_id=receipt.letter_id, text="好的，我们见面聊。",
+            author_kind="counsellor", author_user_id=school.admin.id, clock=clock, meet_on=date(2026, 12, 2),
+        )
+    thread = _read(client, school.school.slug, receipt.code.formatted())
+    assert "老师想在12月2日 星期三和你当面聊一聊" in page_text(thread.text)
