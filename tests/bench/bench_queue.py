@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="", help="database URL (default: a temporary SQLite file); give an empty database")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each measurement (default 5)")
     parser.add_argument("--seed", type=int, default=20261127, help="random seed for the letters")
-    parser.add_argument("--profile", action="store_true", help="also print a cProfile of build_queue and the queue page's render")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of one build_queue (printed anyway when the page is slow)")
     args = parser.parse_args(argv)
 
     from starlette.testclient import TestClient
