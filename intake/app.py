@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from importlib import resources
@@ -19,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qiaoqiao.intake import accounts, admin, child, letters, reply_templates, reports, setup, staff
+from qiaoqiao.intake import accounts, admin, child, letters, reply_templates, reports, setup, staff, urgent
 from qiaoqiao.intake.errors import HANDLERS
 from qiaoqiao.intake.headers import SecurityHeaders
 from qiaoqiao.intake.i18n import Catalogs
@@ -27,7 +28,10 @@ from qiaoqiao.intake.sessions import SessionStore
 from qiaoqiao.intake.settings import Settings
 from qiaoqiao.mailbox.clock import Clock, system_clock
 from qiaoqiao.mailbox.database import make_engine
+from qiaoqiao.mailbox.dispatch import DispatchConfig, Dispatcher
+from qiaoqiao.mailbox.lexicon import Lexicon
 from qiaoqiao.mailbox.schools import any_school
+from qiaoqiao.mailbox.screening import Screener, ScreenerCache
 
 _OPEN_BEFORE_SETUP = ("/setup", "/static/")
 
@@ -92,6 +96,7 @@ def create_app(
         Route("/s/{slug}/write/{kind}", child.write, methods=["GET"]),
         Route("/s/{slug}/write/{kind}", child.send, methods=["POST"]),
         Route("/s/{slug}/leave", child.leave),
+        Route("/s/{slug}/identify", child.identify, methods=["POST"]),
         Route("/s/{slug}/reply", child.code_form, methods=["GET"]),
         Route("/s/{slug}/reply", child.code_submit, methods=["POST"]),
         Route("/s/{slug}/reply/write", child.follow_up, methods=["POST"]),
@@ -119,6 +124,10 @@ def create_app(
         Route("/staff/summary", reports.summary_page),
         Route("/staff/summary.csv", reports.summary_csv),
         Route("/staff/admin/audit", reports.audit_page),
+        Route("/ack/{token}", urgent.ack_page, methods=["GET"]),
+        Route("/ack/{token}", urgent.ack, methods=["POST"]),
+        Route("/staff/admin/urgent", urgent.page, methods=["GET"]),
+        Route("/staff/admin/urgent", urgent.change, methods=["POST"]),
         Route("/staff/recover", accounts.recover_form, methods=["GET"]),
         Route("/staff/recover", accounts.recover, methods=["POST"]),
         Route("/staff/admin/kiosks", admin.kiosks, methods=["GET"]),
@@ -132,10 +141,26 @@ def create_app(
         Mount("/static", StaticFiles(packages=[("qiaoqiao.intake", "static")]), name="static"),
     ]
     engine = engine if engine is not None else make_engine(settings.database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        # Alerts are dispatched in this process unless workers do it (qiaoqiao worker).
+        dispatcher = None
+        if settings.run_dispatcher:
+            config = DispatchConfig(base_url=settings.public_url or "http://127.0.0.1:8000", server_key=settings.secret_key.reveal())
+            dispatcher = Dispatcher(engine, config=config, clock=clock)
+            dispatcher.start()
+        try:
+            yield
+        finally:
+            if dispatcher is not None:
+                dispatcher.stop()
+
     app = Starlette(
         routes=routes,
         exception_handlers=HANDLERS,
         middleware=[Middleware(SecurityHeaders), Middleware(SetupGate, engine=engine)],
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -143,5 +168,6 @@ def create_app(
     app.state.sleep = sleep
     app.state.catalogs = Catalogs.load()
     app.state.templates = _templates()
+    app.state.screeners = ScreenerCache(Screener(Lexicon.load()))
     app.state.sessions = SessionStore(idle=timedelta(minutes=settings.session_idle_minutes), clock=clock)
     return app

@@ -19,7 +19,8 @@ from qiaoqiao import crypto
 from qiaoqiao.intake.web import db_call, field, read_form, render
 from qiaoqiao.mailbox import throttle
 from qiaoqiao.mailbox.errors import InvalidInput, NotFound
-from qiaoqiao.mailbox.letters import ADDRESSEES, KINDS, MOODS, LetterForm, submit_letter
+from qiaoqiao.mailbox.alerts import settings_of as alert_settings_of
+from qiaoqiao.mailbox.letters import ADDRESSEES, KINDS, MOODS, LetterForm, identify_sender, submit_letter
 from qiaoqiao.mailbox.schools import list_schools, school_by_id, school_by_slug
 from qiaoqiao.mailbox.sources import kiosk_by_token, poster_by_code
 from qiaoqiao.mailbox.text import MAX_TEXT
@@ -68,18 +69,19 @@ async def _context(request: Request) -> dict:
     }
 
 
-async def _source(request: Request, context: dict) -> tuple[str, str | None]:
+async def _source(request: Request, context: dict) -> tuple[str, str | None, str]:
+    """Which way in a letter came: kind, id, and a label for alerts ("kiosk: 教学楼一楼")."""
     if context["kiosk"] is not None:
-        return "kiosk", context["kiosk"].id
+        return "kiosk", context["kiosk"].id, f"kiosk: {context['kiosk'].name}"
     code = request.cookies.get(POSTER_COOKIE)
     if code:
         try:
             poster = await db_call(request, poster_by_code, code=code)
         except NotFound:
-            return "web", None
+            return "web", None, "web"
         if poster.school_id == context["school"].id:
-            return "poster", poster.id
-    return "web", None
+            return "poster", poster.id, f"poster: {poster.label}"
+    return "web", None, "web"
 
 
 async def start(request: Request) -> Response:
@@ -138,7 +140,7 @@ async def send(request: Request) -> Response:
     form = await read_form(request)
     values = {name: field(form, name) for name in ("text", "sender_name", "sender_class", "mood", "addressed_to")}
     token = field(form, "submission")
-    source_kind, source_id = await _source(request, context)
+    source_kind, source_id, source_label = await _source(request, context)
     try:
         receipt = await db_call(
             request,
@@ -147,8 +149,10 @@ async def send(request: Request) -> Response:
             form=LetterForm(kind=kind, **values),
             sealing=request.app.state.settings.sealing,
             clock=request.app.state.clock,
+            screeners=request.app.state.screeners,
             source_kind=source_kind,
             source_id=source_id,
+            source_label=source_label,
             submission_token=token,
         )
     except InvalidInput as exc:
@@ -160,7 +164,9 @@ async def send(request: Request) -> Response:
     except SQLAlchemyError:
         error, status = ("text", "unavailable"), 503
     else:
-        return render(request, "child/sent.html", {**context, "kind": kind, "receipt": receipt})
+        numbers = await db_call(request, alert_settings_of, school_id=context["school"].id) if receipt.level >= 2 else None
+        named = bool(values["sender_name"].strip())
+        return render(request, "child/sent.html", {**context, "kind": kind, "receipt": receipt, "numbers": numbers, "named": named})
     return render(request, "child/write.html", _form_context(context, kind, values, error, token), status_code=status)
 
 
@@ -246,3 +252,23 @@ async def follow_up(request: Request) -> Response:
         {**context, "thread": thread, "code": code, "problem": problem, "draft": text if problem else ""},
         status_code=400 if problem else 200,
     )
+
+
+async def identify(request: Request) -> Response:
+    """After an urgent note: the child chose to leave a name and class."""
+    context = await _context(request)
+    form = await read_form(request)
+    numbers = await db_call(request, alert_settings_of, school_id=context["school"].id)
+    try:
+        code = crypto.normalise_pickup_code(field(form, "code"))
+        await db_call(
+            request, identify_sender, school=context["school"], code=code, sender_name=field(form, "sender_name"),
+            sender_class=field(form, "sender_class"), sealing=request.app.state.settings.sealing, clock=request.app.state.clock,
+        )
+    except (crypto.CodeTypo, NotFound):
+        raise NotFound("pickup") from None
+    except InvalidInput as exc:
+        return render(
+            request, "child/identified.html", {**context, "numbers": numbers, "problem": (exc.field, exc.reason)}, status_code=400
+        )
+    return render(request, "child/identified.html", {**context, "numbers": numbers, "problem": None})

@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--public-url", metavar="URL", help="the address people use (for links and QR codes)")
+    serve.add_argument("--no-dispatcher", action="store_true", help="do not send alerts from this process (run qiaoqiao worker instead)")
+
+    worker = commands.add_parser("worker", parents=[common], help="send alerts and escalate them (any number may run)")
+    worker.add_argument("--public-url", metavar="URL", help="the address the links in alerts point to")
+    worker.add_argument("--interval", type=float, default=2.0, help="seconds between rounds (default 2)")
 
     commands.add_parser("migrate", parents=[common], help="bring the database schema up to date")
 
@@ -71,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
         add.add_argument("--public-url", metavar="URL", help="the address people use (or QIAOQIAO_PUBLIC_URL)")
         if noun == "poster":
             add.add_argument("--qr", metavar="FILE", help="also write the QR code to FILE (.png or .svg)")
+    commands.add_parser(
+        "screen", parents=[common], help='screen JSON lines {"text": ...} from stdin; one JSON result per line (offline)'
+    )
+
     audit = commands.add_parser("audit", parents=[common], help="check the audit log")
     audit_actions = audit.add_subparsers(dest="action", required=True)
     verify = audit_actions.add_parser("verify", parents=[common], help="walk each school's hash chain; report the first broken link")
@@ -113,6 +122,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         migrate(engine)
     elif not is_current(engine):
         raise CommandFailed("the database schema is not current: run `qiaoqiao migrate` first")
+    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
+    settings = settings.with_(
+        public_url=settings.public_url or f"http://{shown_host}:{args.port}", run_dispatcher=not args.no_dispatcher
+    )
     app = create_app(settings, engine=engine)
     # Bind before announcing, so "running" is only ever said of a server that is.
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -123,13 +137,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         listener.close()
         raise CommandFailed(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
     # No access log: URLs can carry school slugs and record ids, and the
     # mailbox promises not to keep who came when.
     config = uvicorn.Config(app, access_log=False, log_level="warning")
     print(f"qiaoqiao is running. Open http://{shown_host}:{args.port}/ (Ctrl+C stops it)", flush=True)
     uvicorn.Server(config).run(sockets=[listener])
+    return 0
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    """Screen notes offline: no database, no settings, the shipped lexicon only."""
+    import json
+
+    from qiaoqiao.mailbox.lexicon import Lexicon
+    from qiaoqiao.mailbox.screening import Screener, screen_safely
+
+    screener = Screener(Lexicon.load())
+    for number, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            text = json.loads(line)["text"]
+            if not isinstance(text, str):
+                raise TypeError("text must be a string")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CommandFailed(f"line {number} is not a JSON object with a text string ({type(exc).__name__})") from None
+        print(json.dumps(screen_safely(screener, text).as_json(), ensure_ascii=False), flush=True)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Deliver and escalate alerts until stopped; safe to run several at once."""
+    import os
+
+    from qiaoqiao.mailbox.dispatch import DispatchConfig, Dispatcher
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    if not is_current(engine):
+        raise CommandFailed("the database schema is not current: run `qiaoqiao migrate` first")
+    config = DispatchConfig(
+        base_url=_public_url(settings), server_key=settings.secret_key.reveal(), worker_id=f"{socket.gethostname()}:{os.getpid()}"
+    )
+    print("qiaoqiao worker is delivering alerts (Ctrl+C stops it)", flush=True)
+    Dispatcher(engine, config=config, clock=system_clock, interval=args.interval).run()
     return 0
 
 
@@ -250,7 +301,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
-COMMANDS = {"audit": cmd_audit, "serve": cmd_serve, "migrate": cmd_migrate, "init": cmd_init, "kiosk": cmd_kiosk, "poster": cmd_poster}
+COMMANDS = {"audit": cmd_audit, "worker": cmd_worker, "screen": cmd_screen, "serve": cmd_serve, "migrate": cmd_migrate, "init": cmd_init, "kiosk": cmd_kiosk, "poster": cmd_poster}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from qiaoqiao.intake.staff import require_role, require_staff
 from qiaoqiao.intake.web import db_call, field, read_form, render
+from qiaoqiao.mailbox.alerts import acknowledge_letter
 from qiaoqiao.mailbox.claims import claim_letter, release_letter, set_status
 from qiaoqiao.mailbox.errors import ClaimedByOther, InvalidInput, StaleThread
 from qiaoqiao.mailbox.letters import open_letter
@@ -126,6 +127,8 @@ async def claim(request: Request) -> Response:
     else:
         try:
             await db_call(request, claim_letter, school=school, letter_id=letter_id, user_id=staff.user_id, clock=clock)
+            # Taking an urgent letter is saying "I'm on it": its alert stops escalating.
+            await db_call(request, acknowledge_letter, school_id=school.id, letter_id=letter_id, by_user_id=staff.user_id, clock=clock)
         except ClaimedByOther:
             return await _letter_page(request, staff, school, problem=("thread", "claimed"), status_code=409)
     return RedirectResponse(f"/staff/letters/{letter_id}", status_code=303)

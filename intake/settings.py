@@ -46,6 +46,8 @@ class Settings:
     kiosk_receipt_seconds: int = 60
     # Secure cookies need HTTPS; on by itself when the public URL is https.
     secure_cookies: bool = False
+    # Deliver alerts from this process (off when qiaoqiao worker processes do it, and in tests).
+    run_dispatcher: bool = False
 
     @property
     def sealing(self) -> SealingConfig:

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from qiaoqiao.intake.sessions import COOKIE, StaffSession
 from qiaoqiao.intake.web import db_call, field, read_form, render, staff_of
 from qiaoqiao.mailbox import throttle
+from qiaoqiao.mailbox.alerts import open_alert_count
 from qiaoqiao.mailbox.errors import Forbidden, LoginFailed, NotFound
 from qiaoqiao.mailbox.schools import list_schools, school_by_slug
 from qiaoqiao.mailbox.staff import login, roles_of
@@ -26,6 +27,8 @@ async def require_staff(request: Request) -> StaffSession:
     if session is None:
         raise LoginRequired()
     request.state.staff = session
+    # Every staff page carries the banner while an urgent letter waits for a person.
+    request.state.open_alerts = await db_call(request, open_alert_count, school_id=session.school_id)
     return session
 
 

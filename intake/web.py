@@ -110,6 +110,7 @@ def render(request: Request, template: str, context: dict | None = None, *, stat
         "locale": locale,
         "csrf_token": csrf_token(request),
         "staff": getattr(request.state, "staff", None),
+        "open_alerts": getattr(request.state, "open_alerts", 0),
     }
     full.update(context or {})
     school = full.get("school")

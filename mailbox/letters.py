@@ -19,8 +19,10 @@ from qiaoqiao.mailbox.audit import record_event
 from qiaoqiao.mailbox.clock import Clock, as_utc
 from qiaoqiao.mailbox.errors import InvalidInput, NotFound, NotYetOpen
 from qiaoqiao.mailbox.keyring import COUNSELLORS, TEACHERS, Keyring, audiences_of
-from qiaoqiao.mailbox.opening import is_openable, next_opening
-from qiaoqiao.mailbox.pickups import issue_pickup_code
+from qiaoqiao.mailbox.alerts import raise_alert
+from qiaoqiao.mailbox.opening import URGENT, is_openable, next_opening
+from qiaoqiao.mailbox.pickups import find_pickup, issue_pickup_code, pickup_keys
+from qiaoqiao.mailbox.screening import ScreenerCache, screen_safely
 from qiaoqiao.mailbox.sealing import (
     SealingConfig,
     open_field,
@@ -41,9 +43,23 @@ MAX_NAME = 40
 MOODS = ("happy", "sad", "angry", "scared", "homesick", "worried", "lonely")
 ADDRESSEES = ("father", "mother", "both", "guardian")
 
-# Which reader groups get a letter of each kind. Screening (another module)
-# may add the counsellors to a letter home.
+# Which reader groups get a letter of each kind.
 READERS = {WHISPER: (COUNSELLORS,), PARENT: (TEACHERS,)}
+
+
+def readers_of(kind: str, level: int) -> tuple[str, ...]:
+    """A letter home that screens urgent is sealed for the counsellors as well."""
+    if kind == PARENT and level >= URGENT:
+        return (TEACHERS, COUNSELLORS)
+    return READERS[kind]
+
+
+def _screener_or_none(screeners: ScreenerCache, session: Session, school_id: str):
+    # Building the school's screener can fail (a bad term); screening then fails safe.
+    try:
+        return screeners.for_school(session, school_id)
+    except Exception:
+        return None
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
 RESHOW_CODE_FOR = timedelta(seconds=30)
 
@@ -86,6 +102,7 @@ class Receipt:
     letter_id: str
     code: crypto.PickupCode | None = field(repr=False)  # None: already shown, not shown again
     opening_at: datetime
+    level: int = 0
 
 
 def submit_letter(
@@ -95,8 +112,10 @@ def submit_letter(
     form: LetterForm,
     sealing: SealingConfig,
     clock: Clock,
+    screeners: ScreenerCache,
     source_kind: str = "web",
     source_id: str | None = None,
+    source_label: str = "",
     submission_token: str = "",
 ) -> Receipt:
     """Validate, seal and store a letter with a new pickup code, all in one transaction.
@@ -112,6 +131,8 @@ def submit_letter(
         if earlier is not None:
             return earlier
     now = clock()
+    # Screened before sealing: afterwards the server can no longer read it.
+    screening = screen_safely(_screener_or_none(screeners, session, school.id), form.text)
     audiences = audiences_of(session, school.id)
     pickup, code = issue_pickup_code(school_id=school.id, sealing=sealing, now=now)
     letter_id = new_id()
@@ -125,8 +146,16 @@ def submit_letter(
         school_id=school.id,
         kind=form.kind,
         body=seal_json(
-            key, school.id, "letter", letter_id, "body", {"text": form.text, "mood": form.mood, "to": form.addressed_to}
+            key,
+            school.id,
+            "letter",
+            letter_id,
+            "body",
+            {"text": form.text, "mood": form.mood, "to": form.addressed_to, "rules": list(screening.rules)},
         ),
+        level=screening.level,
+        categories=",".join(screening.categories),
+        held=form.kind == PARENT and screening.level >= URGENT,
         sender_name=seal("sender_name", form.sender_name),
         sender_class=seal("sender_class", form.sender_class),
         opening_at=next_opening(school, now),
@@ -145,7 +174,7 @@ def submit_letter(
             public_key=audiences[name].public_key,
             content_key=key,
         )
-        for name in READERS[form.kind]
+        for name in readers_of(form.kind, screening.level)
     ]
     wraps.append(
         wrap_content_key(
@@ -158,12 +187,14 @@ def submit_letter(
             content_key=key,
         )
     )
-    receipt = Receipt(letter_id=letter_id, code=code, opening_at=letter.opening_at)
+    receipt = Receipt(letter_id=letter_id, code=code, opening_at=letter.opening_at, level=screening.level)
     session.add(pickup)
     session.flush()
     session.add(letter)
     session.flush()
     session.add_all(wraps)
+    if screening.level >= URGENT:
+        raise_alert(session, school=school, letter=letter, categories=screening.categories, source=source_label or source_kind, now=now)
     if token:
         session.add(
             Submission(
@@ -203,11 +234,11 @@ def _earlier_receipt(session: Session, school: School, token: str, now: datetime
         return None
     letter = session.get(Letter, row.letter_id)
     if now - as_utc(row.created_at) > RESHOW_CODE_FOR:
-        return Receipt(letter_id=row.letter_id, code=None, opening_at=as_utc(letter.opening_at))
+        return Receipt(letter_id=row.letter_id, code=None, opening_at=as_utc(letter.opening_at), level=letter.level)
     digits = crypto.open_content(
         crypto.token_key(token, "submission receipt"), row.sealed_receipt, crypto.bind(school.id, "submission", row.letter_id)
     ).decode()
-    return Receipt(letter_id=row.letter_id, code=crypto.PickupCode(digits), opening_at=as_utc(letter.opening_at))
+    return Receipt(letter_id=row.letter_id, code=crypto.PickupCode(digits), opening_at=as_utc(letter.opening_at), level=letter.level)
 
 
 def list_letters(session: Session, *, school: School) -> list[Letter]:
@@ -232,6 +263,7 @@ class OpenedLetter:
     sender_class: str = field(repr=False)
     addressed_to: str
     entries: list[Entry]
+    rules: tuple[str, ...] = ()
 
     @property
     def created_at(self) -> datetime:
@@ -263,6 +295,7 @@ def open_letter(
         sender_class=reveal("sender_class", letter.sender_class),
         addressed_to=body.get("to", ""),
         entries=staff_entries(session, school=school, keyring=keyring, letter_id=letter.id),
+        rules=tuple(body.get("rules", ())),
     )
     if letter.status == "new":
         letter.status = "read"
@@ -273,3 +306,32 @@ def open_letter(
     )
     session.commit()
     return opened
+
+
+def identify_sender(
+    *, session: Session, school: School, code: crypto.PickupCode, sender_name: str, sender_class: str, sealing: SealingConfig, clock: Clock
+) -> None:
+    """A child who wrote an urgent note chooses to say who they are, so a counsellor can find them.
+
+    Only the holder of the letter's pickup code can do this: the code's key
+    opens the letter's content key, under which the name and class are sealed.
+    A name already given is never overwritten.
+    """
+    name = clean_text(sender_name, field_name="sender_name", limit=MAX_NAME, required=True)
+    klass = clean_text(sender_class, field_name="sender_class", limit=MAX_NAME, required=False)
+    pickup = find_pickup(session, school_id=school.id, code=code, sealing=sealing)
+    letter = session.exec(select(Letter).where(Letter.school_id == school.id, Letter.pickup_id == pickup.id)).first()
+    if letter is None:
+        raise NotFound("letter")
+    if letter.sender_name:
+        return
+    key = unwrap_content_key(
+        session, school_id=school.id, record_type="letter", record_id=letter.id, recipient_type="pickup",
+        keys={pickup.id: pickup_keys(pickup, code)},
+    )
+    letter.sender_name = seal_field(key, school.id, "letter", letter.id, "sender_name", name)
+    if klass:
+        letter.sender_class = seal_field(key, school.id, "letter", letter.id, "sender_class", klass)
+    session.add(letter)
+    record_event(session, school_id=school.id, action="letter.identified", now=clock(), target_type="letter", target_id=letter.id)
+    session.commit()

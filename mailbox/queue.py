@@ -78,10 +78,24 @@ def _in_queue(school: School, now: datetime):
             Letter.opening_at <= opened,
         ),
         or_(
-            Letter.opening_at == opened,
+            # This week's batch (and letters home already read before the next opening)…
+            Letter.opening_at >= opened,
+            # …anything still unanswered from earlier weeks, and every open urgent letter.
             col(Letter.status).not_in(DONE),
             and_(Letter.level >= URGENT, Letter.status != "closed"),
         ),
+    )
+
+
+def _has_category(category: str):
+    """One whole item of the comma-separated list ("abuse" is not "sexual_abuse")."""
+    escaped = category.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+    column = col(Letter.categories)
+    return or_(
+        column == category,
+        column.like(f"{escaped},%", escape="\\"),
+        column.like(f"%,{escaped}", escape="\\"),
+        column.like(f"%,{escaped},%", escape="\\"),
     )
 
 
@@ -113,16 +127,21 @@ def build_queue(*, session: Session, school: School, keyring: Keyring, filters: 
 
     total = session.exec(select(func.count()).select_from(Letter).where(base)).one()
     replied = session.exec(select(func.count()).select_from(Letter).where(base, col(Letter.status).in_(DONE))).one()
-    waiting = session.exec(
-        select(func.count())
-        .select_from(Letter)
-        .where(
-            Letter.school_id == school.id,
-            Letter.kind == "whisper",
-            Letter.level < URGENT,
-            Letter.opening_at > last_opening(school, now),
-        )
-    ).one()
+    # Only those who will read them are told how many 悄悄话 wait.
+    waiting = (
+        session.exec(
+            select(func.count())
+            .select_from(Letter)
+            .where(
+                Letter.school_id == school.id,
+                Letter.kind == "whisper",
+                Letter.level < URGENT,
+                Letter.opening_at > last_opening(school, now),
+            )
+        ).one()
+        if keyring.has("counsellors")
+        else 0
+    )
 
     query = select(Letter).where(base)
     if filters.kind:
@@ -130,7 +149,7 @@ def build_queue(*, session: Session, school: School, keyring: Keyring, filters: 
     if filters.status:
         query = query.where(Letter.status == filters.status)
     if filters.category:
-        query = query.where(col(Letter.categories).contains(filters.category))
+        query = query.where(_has_category(filters.category))
     query = query.order_by(col(Letter.level).desc(), col(Letter.created_at), col(Letter.id))
 
     names = {u.id: (u.display_name or u.username) for u in session.exec(select(StaffUser).where(StaffUser.school_id == school.id))}

@@ -138,6 +138,8 @@ class Letter(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=32)
     claimed_at: datetime | None = _when(nullable=True)
     follow_up_on: date | None = Field(default=None)
+    # A letter home that screened urgent waits for a counsellor before forwarding.
+    held: bool = Field(default=False)
     # Bumped by every reply: a reply written against an older thread is refused.
     version: int = Field(default=0)
 
@@ -283,4 +285,117 @@ class ReplyTemplate(SQLModel, table=True):
     title: str = Field(max_length=60)
     body: str = Field(max_length=2000)
     position: int = Field(default=0)
+    created_at: datetime = _when()
+
+
+class ScreeningTerm(SQLModel, table=True):
+    """A school's own phrase for the screener (a local word for a risk), added by an admin."""
+
+    __tablename__ = "screening_term"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    phrase: str = Field(max_length=40)
+    level: int = Field()
+    categories: str = Field(default="", max_length=200)
+    created_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _when()
+
+
+class AlertSettings(SQLModel, table=True):
+    """How a school is alerted: its day hours, how long before escalating, its SMTP server."""
+
+    __tablename__ = "alert_settings"
+
+    school_id: str = Field(foreign_key="school.id", primary_key=True, max_length=32)
+    day_start_hour: int = Field(default=7)
+    day_end_hour: int = Field(default=21)
+    ack_minutes_level3: int = Field(default=10)
+    ack_minutes_level2: int = Field(default=60)
+    smtp_host: str = Field(default="", max_length=200)
+    smtp_port: int = Field(default=587)
+    smtp_security: str = Field(default="starttls", max_length=16)
+    smtp_username: str = Field(default="", max_length=200)
+    smtp_password: bytes | None = _blob(nullable=True)  # sealed with the server key
+    smtp_sender: str = Field(default="", max_length=200)
+    # The numbers a child who wrote an urgent note is shown at once.
+    police_number: str = Field(default="110", max_length=20)
+    ambulance_number: str = Field(default="120", max_length=20)
+    counselling_hotline: str = Field(default="12356", max_length=20)
+    youth_hotline: str = Field(default="12355", max_length=20)
+
+
+class DutySlot(SQLModel, table=True):
+    """Who is on duty when: one counsellor, one weekday (or every day), one time window."""
+
+    __tablename__ = "duty_slot"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    user_id: str = Field(foreign_key="staff_user.id", max_length=32)
+    weekday: int = Field(default=-1)  # 0 Monday … 6 Sunday, -1 every day
+    start_minute: int = Field(default=0)
+    end_minute: int = Field(default=24 * 60)
+    position: int = Field(default=0)
+
+
+class AlertChannel(SQLModel, table=True):
+    """Where alerts go: a person's e-mail, or a school's WeCom/DingTalk group robot or webhook.
+
+    The target (an address, a robot URL carrying its key) and any signing secret
+    are sealed with the server key: a copy of the database alone cannot post
+    to the school's chat groups.
+    """
+
+    __tablename__ = "alert_channel"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    user_id: str | None = Field(default=None, foreign_key="staff_user.id", max_length=32)
+    kind: str = Field(max_length=16)  # email | wecom | dingtalk | webhook
+    label: str = Field(default="", max_length=100)
+    target: bytes = _blob()
+    secret: bytes | None = _blob(nullable=True)
+    active: bool = Field(default=True)
+    created_at: datetime = _when()
+
+
+class Alert(SQLModel, table=True):
+    """An urgent letter waiting for a person: written with the letter, in the same transaction."""
+
+    __tablename__ = "alert"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    letter_id: str = Field(foreign_key="letter.id", index=True, max_length=32)
+    level: int = Field()
+    categories: str = Field(default="", max_length=200)
+    source: str = Field(default="web", max_length=120)
+    created_at: datetime = _when()
+    due_at: datetime = _when(index=True)
+    step: int = Field(default=-1)  # -1: nobody alerted yet
+    next_escalation_at: datetime | None = _when(nullable=True, index=True)
+    acknowledged_at: datetime | None = _when(nullable=True)
+    acknowledged_by: str | None = Field(default=None, max_length=32)
+    status: str = Field(default="waiting", max_length=16, index=True)  # waiting | alerting | acknowledged | exhausted
+
+
+class AlertDelivery(SQLModel, table=True):
+    """One attempt-carrying message of an alert to one channel; claimed before it is sent."""
+
+    __tablename__ = "alert_delivery"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    alert_id: str = Field(foreign_key="alert.id", index=True, max_length=32)
+    channel_id: str = Field(foreign_key="alert_channel.id", max_length=32)
+    user_id: str | None = Field(default=None, max_length=32)
+    step: int = Field(default=0)
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | sending | sent | failed
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _when(index=True)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = _when(nullable=True)
+    last_error: str = Field(default="", max_length=300)
+    sent_at: datetime | None = _when(nullable=True)
     created_at: datetime = _when()

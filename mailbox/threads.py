@@ -159,6 +159,9 @@ def reply_as_staff(
     if meet_on is not None and not letter.sender_name:
         raise InvalidInput("meet_on", "anonymous")
     now = clock()
+    if seen_version is not None and letter.version != seen_version:
+        # Someone wrote since this composer opened: show them that first.
+        raise StaleThread()
     if letter.claimed_by not in (None, author_user_id) and now - as_utc(letter.claimed_at) <= STALE_CLAIM:
         raise ClaimedByOther(letter.claimed_by)
     expected = letter.version if seen_version is None else seen_version

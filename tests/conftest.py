@@ -9,6 +9,7 @@ server fails those tests instead of skipping them.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -42,6 +43,15 @@ class FixedClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_screeners():
+    """The screener built from the shipped lexicon, compiled once for the whole test run."""
+    from qiaoqiao.mailbox.lexicon import Lexicon
+    from qiaoqiao.mailbox.screening import Screener, ScreenerCache
+
+    return ScreenerCache(Screener(Lexicon.load()))
 
 
 @pytest.fixture

@@ -35,6 +35,8 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from qiaoqiao.crypto import KdfParams
+from qiaoqiao.mailbox.lexicon import Lexicon
+from qiaoqiao.mailbox.screening import Screener, ScreenerCache
 from qiaoqiao.intake.settings import Secret, Settings
 from qiaoqiao.mailbox.clock import system_clock
 from qiaoqiao.mailbox.database import make_engine, sqlite_url
@@ -125,14 +127,15 @@ def seed(engine, settings: Settings, letters: int, rng: random.Random):
         database_url=settings.database_url, data_dir=settings.data_dir, secret_key=settings.secret_key,
         kdf=KdfParams.fast_for_tests(),
     ).sealing
+    screeners = ScreenerCache(Screener(Lexicon.load()))
     screened = []
     with Session(engine, expire_on_commit=False) as session:
         for _ in range(letters):
             form, level, categories = _letter(rng)
             at = now - timedelta(seconds=rng.uniform(0, 7 * 24 * 3600))
-            receipt = submit_letter(session=session, school=school, form=form, sealing=seeding, clock=lambda at=at: at)
+            receipt = submit_letter(session=session, school=school, form=form, sealing=seeding, clock=lambda at=at: at, screeners=screeners)
             screened.append({"id": receipt.letter_id, "level": level, "categories": categories})
-        # Screening is not written yet: its verdict goes straight into the rows.
+        # The spread of levels is set on the rows, so every run has the same batch.
         session.execute(update(Letter), screened)
         session.commit()
         unlocked = login(

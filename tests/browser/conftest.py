@@ -161,6 +161,7 @@ class LiveServer:
     settings: Settings
     engine: Engine
     port: int
+    screeners: object
     admin_username = ADMIN_USERNAME
     admin_passphrase = ADMIN_PASSPHRASE
     school_name = SCHOOL_NAME
@@ -215,7 +216,7 @@ class LiveServer:
         with self.session() as session:
             return submit_letter(
                 session=session, school=school, form=LetterForm(kind=kind, text=text, **fields),
-                sealing=self.settings.sealing, clock=system_clock,
+                sealing=self.settings.sealing, clock=system_clock, screeners=self.screeners,
             )
 
     def reply_as_counsellor(self, school: School, letter_id: str, text: str) -> None:
@@ -272,7 +273,7 @@ def running_server(folder: Path) -> Iterator[LiveServer]:
     thread.start()
     try:
         _wait_until_answering(f"http://127.0.0.1:{port}/static/child.css", thread, time.monotonic() + 20)
-        yield LiveServer(settings=settings, engine=engine, port=port)
+        yield LiveServer(settings=settings, engine=engine, port=port, screeners=app.state.screeners)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

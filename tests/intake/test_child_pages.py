@@ -6,7 +6,7 @@ import re
 
 from sqlmodel import Session, select
 
-from conftest import ADMIN_PASSPHRASE, csrf_from, page_text
+from conftest import ADMIN_PASSPHRASE, csrf_from, page_text, shipped_screeners
 from qiaoqiao.mailbox.letters import LetterForm, submit_letter
 from qiaoqiao.mailbox.sources import add_kiosk, add_poster
 from qiaoqiao.mailbox.tables import Letter, Reply
@@ -109,8 +109,8 @@ def test_the_whole_thread_with_a_code(client, school, engine, settings, clock):
 
 def test_a_reply_reaches_only_its_own_code(client, school, engine, settings, clock):
     with Session(engine, expire_on_commit=False) as session:
-        mine = submit_letter(session=session, school=school.school, form=LetterForm(kind="whisper", text="我的信"), sealing=settings.sealing, clock=clock)
-        other = submit_letter(session=session, school=school.school, form=LetterForm(kind="whisper", text="别人的信"), sealing=settings.sealing, clock=clock)
+        mine = submit_letter(screeners=shipped_screeners(), session=session, school=school.school, form=LetterForm(kind="whisper", text="我的信"), sealing=settings.sealing, clock=clock)
+        other = submit_letter(screeners=shipped_screeners(), session=session, school=school.school, form=LetterForm(kind="whisper", text="别人的信"), sealing=settings.sealing, clock=clock)
     page = _read(client, school.school.slug, other.code.formatted())
     assert "别人的信" in page.text and "我的信" not in page.text.replace("我的信和回信", "")
     assert "别人的信" not in _read(client, school.school.slug, mine.code.formatted()).text
@@ -230,7 +230,7 @@ def test_a_talk_in_person_reaches_the_child(client, school, engine, settings, cl
     from qiaoqiao.mailbox.threads import reply_as_staff
 
     with Session(engine, expire_on_commit=False) as session:
-        receipt = submit_letter(
+        receipt = submit_letter(screeners=shipped_screeners(), 
             session=session, school=school.school,
             form=LetterForm(kind="whisper", text="我想找老师说说话", sender_name="小明", sender_class="三(2)班"),
             sealing=settings.sealing, clock=clock,

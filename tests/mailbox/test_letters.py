@@ -12,12 +12,12 @@ from qiaoqiao.mailbox.letters import MAX_TEXT, LetterForm, list_letters, open_le
 from qiaoqiao.mailbox.pickups import find_pickup
 from qiaoqiao.mailbox.tables import ContentKeyWrap, Letter
 
-from conftest import ADMIN_PASSPHRASE
+from conftest import ADMIN_PASSPHRASE, shipped_screeners
 
 
 def _send(session, school, settings, clock, **form):
     form.setdefault("kind", "whisper")
-    return submit_letter(session=session, school=school.school, form=LetterForm(**form), sealing=settings.sealing, clock=clock)
+    return submit_letter(screeners=shipped_screeners(), session=session, school=school.school, form=LetterForm(**form), sealing=settings.sealing, clock=clock)
 
 
 def _keyring(session, school) -> Keyring:
@@ -118,7 +118,7 @@ def test_list_is_scoped_to_the_school(session, school, settings, clock):
         kdf=settings.kdf, clock=clock,
     )
     _send(session, school, settings, clock, text="one")
-    submit_letter(session=session, school=other.school, form=LetterForm(kind="whisper", text="two"), sealing=settings.sealing, clock=clock)
+    submit_letter(screeners=shipped_screeners(), session=session, school=other.school, form=LetterForm(kind="whisper", text="two"), sealing=settings.sealing, clock=clock)
     assert len(list_letters(session, school=school.school)) == 1
     theirs = list_letters(session, school=other.school)[0]
     with pytest.raises(NotFound):
@@ -130,11 +130,11 @@ def test_a_form_sent_again_later_stores_nothing_and_shows_no_code(session, schoo
 
     token = crypto.new_token()
     form = LetterForm(kind="whisper", text="只寄一次")
-    first = submit_letter(session=session, school=school.school, form=form, sealing=settings.sealing, clock=clock, submission_token=token)
+    first = submit_letter(screeners=shipped_screeners(), session=session, school=school.school, form=form, sealing=settings.sealing, clock=clock, submission_token=token)
     clock.advance(seconds=5)  # a double tap: the same code again
-    again = submit_letter(session=session, school=school.school, form=form, sealing=settings.sealing, clock=clock, submission_token=token)
+    again = submit_letter(screeners=shipped_screeners(), session=session, school=school.school, form=form, sealing=settings.sealing, clock=clock, submission_token=token)
     assert again.code == first.code and again.letter_id == first.letter_id
     clock.advance(minutes=3)  # Back and Reload at a shared tablet: no code for whoever is there now
-    later = submit_letter(session=session, school=school.school, form=form, sealing=settings.sealing, clock=clock, submission_token=token)
+    later = submit_letter(screeners=shipped_screeners(), session=session, school=school.school, form=form, sealing=settings.sealing, clock=clock, submission_token=token)
     assert later.letter_id == first.letter_id and later.code is None
     assert len(session.exec(select(Letter)).all()) == 1

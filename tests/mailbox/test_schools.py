@@ -13,7 +13,7 @@ from qiaoqiao.mailbox.schools import create_school
 from qiaoqiao.mailbox.staff import roles_of
 from qiaoqiao.mailbox.tables import Audience, MemberKeyWrap
 
-from conftest import ADMIN_PASSPHRASE
+from conftest import ADMIN_PASSPHRASE, shipped_screeners
 
 
 def test_setup_creates_both_audiences_and_an_admin_counsellor(session, school):
@@ -29,7 +29,7 @@ def test_setup_creates_both_audiences_and_an_admin_counsellor(session, school):
 
 
 def test_recovery_key_alone_unlocks_the_counsellors_key(session, school, settings, clock):
-    receipt = submit_letter(
+    receipt = submit_letter(screeners=shipped_screeners(), 
         session=session, school=school.school, form=LetterForm(kind="whisper", text="晚上一个人睡觉有点怕"),
         sealing=settings.sealing, clock=clock,
     )

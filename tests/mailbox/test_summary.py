@@ -13,7 +13,7 @@ from qiaoqiao.mailbox.summary import grade_of, shown, weekly_summary
 from qiaoqiao.mailbox.tables import Letter
 from qiaoqiao.mailbox.threads import reply_as_staff
 
-from conftest import ADMIN_PASSPHRASE
+from conftest import ADMIN_PASSPHRASE, shipped_screeners
 
 
 @pytest.mark.parametrize(
@@ -32,9 +32,9 @@ def test_a_week_is_counted_by_kind_level_category_grade_with_replies(session, sc
     keyring = unlock_member(session, school_id=school.school.id, user_id=school.admin.id, passphrase=ADMIN_PASSPHRASE)
     made = []
     for n in range(4):
-        made.append(submit_letter(session=session, school=school.school, form=LetterForm(kind="whisper", text=f"第{n}封", sender_name="小明", sender_class="三(2)班"), sealing=settings.sealing, clock=clock))
+        made.append(submit_letter(screeners=shipped_screeners(), session=session, school=school.school, form=LetterForm(kind="whisper", text=f"第{n}封", sender_name="小明", sender_class="三(2)班"), sealing=settings.sealing, clock=clock))
         clock.advance(minutes=10)
-    made.append(submit_letter(session=session, school=school.school, form=LetterForm(kind="parent", text="妈妈", sender_name="小红", sender_class="五(1)班", addressed_to="mother"), sealing=settings.sealing, clock=clock))
+    made.append(submit_letter(screeners=shipped_screeners(), session=session, school=school.school, form=LetterForm(kind="parent", text="妈妈", sender_name="小红", sender_class="五(1)班", addressed_to="mother"), sealing=settings.sealing, clock=clock))
     for receipt in made[:3]:
         row = session.get(Letter, receipt.letter_id)
         row.level, row.categories = 2, "bullying"

@@ -14,7 +14,7 @@ from qiaoqiao.mailbox.letters import LetterForm, open_letter, submit_letter
 from qiaoqiao.mailbox.tables import ContentKeyWrap, Letter, Reply
 from qiaoqiao.mailbox.threads import follow_up_as_child, open_thread, reply_as_staff
 
-from conftest import ADMIN_PASSPHRASE
+from conftest import ADMIN_PASSPHRASE, shipped_screeners
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def keyring(session, school):
 
 
 def _send(session, school, settings, clock, text, **kw):
-    return submit_letter(session=session, school=school.school, form=LetterForm(kind=kw.pop("kind", "whisper"), text=text, **kw), sealing=settings.sealing, clock=clock)
+    return submit_letter(screeners=shipped_screeners(), session=session, school=school.school, form=LetterForm(kind=kw.pop("kind", "whisper"), text=text, **kw), sealing=settings.sealing, clock=clock)
 
 
 def _reply(session, school, keyring, clock, letter_id, text):
@@ -114,7 +114,7 @@ def test_the_same_form_sent_twice_at_once_stores_one_letter(engine, school, sett
             with Session(engine, expire_on_commit=False) as session:
                 barrier.wait()
                 receipts.append(
-                    submit_letter(
+                    submit_letter(screeners=shipped_screeners(), 
                         session=session, school=school.school, form=LetterForm(kind="whisper", text="双击"),
                         sealing=settings.sealing, clock=clock, submission_token=token,
                     )
