@@ -20,7 +20,20 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qiaoqiao.intake import accounts, admin, child, letters, reply_templates, reports, setup, staff, urgent
+from qiaoqiao.intake import (
+    accounts,
+    admin,
+    child,
+    letters,
+    letters_home,
+    parents,
+    reply_templates,
+    reports,
+    roster,
+    setup,
+    staff,
+    urgent,
+)
 from qiaoqiao.intake.errors import HANDLERS
 from qiaoqiao.intake.headers import SecurityHeaders
 from qiaoqiao.intake.i18n import Catalogs
@@ -124,6 +137,21 @@ def create_app(
         Route("/staff/summary", reports.summary_page),
         Route("/staff/summary.csv", reports.summary_csv),
         Route("/staff/admin/audit", reports.audit_page),
+        Route("/f/{secret}", parents.entry, methods=["GET"]),
+        Route("/f/{secret}", parents.open_letter_page, methods=["POST"]),
+        Route("/f/{secret}/reply", parents.reply, methods=["POST"]),
+        Route("/staff/letters-home", letters_home.page),
+        Route("/staff/letters-home/{letter_id}/forward", letters_home.forward_letter, methods=["POST"]),
+        Route("/staff/letters-home/{letter_id}/release", letters_home.release_letter, methods=["POST"]),
+        Route("/staff/links/{link_id}/revoke", letters_home.revoke_link, methods=["POST"]),
+        Route("/staff/roster", roster.roster),
+        Route("/staff/roster/classes", roster.save_class_page, methods=["POST"]),
+        Route("/staff/roster/import", roster.import_preview, methods=["POST"]),
+        Route("/staff/roster/import/confirm", roster.import_confirm, methods=["POST"]),
+        Route("/staff/roster/export.{kind:str}", roster.export),
+        Route("/staff/classes/{class_id}", roster.class_page),
+        Route("/staff/students/{student_id}", roster.student_page, methods=["GET"]),
+        Route("/staff/students/{student_id}/contacts", roster.contact, methods=["POST"]),
         Route("/ack/{token}", urgent.ack_page, methods=["GET"]),
         Route("/ack/{token}", urgent.ack, methods=["POST"]),
         Route("/staff/admin/urgent", urgent.page, methods=["GET"]),
@@ -168,6 +196,7 @@ def create_app(
     app.state.sleep = sleep
     app.state.catalogs = Catalogs.load()
     app.state.templates = _templates()
+    app.state.imports = roster.PendingImports()
     app.state.screeners = ScreenerCache(Screener(Lexicon.load()))
     app.state.sessions = SessionStore(idle=timedelta(minutes=settings.session_idle_minutes), clock=clock)
     return app

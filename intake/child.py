@@ -21,6 +21,7 @@ from qiaoqiao.mailbox import throttle
 from qiaoqiao.mailbox.errors import InvalidInput, NotFound
 from qiaoqiao.mailbox.alerts import settings_of as alert_settings_of
 from qiaoqiao.mailbox.letters import ADDRESSEES, KINDS, MOODS, LetterForm, identify_sender, submit_letter
+from qiaoqiao.mailbox.roster import list_classes
 from qiaoqiao.mailbox.schools import list_schools, school_by_id, school_by_slug
 from qiaoqiao.mailbox.sources import kiosk_by_token, poster_by_code
 from qiaoqiao.mailbox.text import MAX_TEXT
@@ -109,9 +110,10 @@ async def poster_entry(request: Request) -> Response:
     return response
 
 
-def _form_context(context: dict, kind: str, values: dict, error: tuple[str, str] | None, token: str) -> dict:
+def _form_context(context: dict, kind: str, values: dict, error: tuple[str, str] | None, token: str, classes=()) -> dict:
     return {
         **context,
+        "classes": classes,
         "kind": kind,
         "form": values,
         "error": error,
@@ -129,16 +131,23 @@ def _kind(request: Request) -> str:
     return kind
 
 
+async def _classes(request: Request, context: dict, kind: str):
+    # A letter home names the class from the school's list (never other children's names).
+    return await db_call(request, list_classes, school=context["school"]) if kind == "parent" else []
+
+
 async def write(request: Request) -> Response:
     context = await _context(request)
-    return render(request, "child/write.html", _form_context(context, _kind(request), {}, None, crypto.new_token()))
+    kind = _kind(request)
+    classes = await _classes(request, context, kind)
+    return render(request, "child/write.html", _form_context(context, kind, {}, None, crypto.new_token(), classes))
 
 
 async def send(request: Request) -> Response:
     context = await _context(request)
     kind = _kind(request)
     form = await read_form(request)
-    values = {name: field(form, name) for name in ("text", "sender_name", "sender_class", "mood", "addressed_to")}
+    values = {name: field(form, name) for name in ("text", "sender_name", "sender_class", "mood", "addressed_to", "class_id")}
     token = field(form, "submission")
     source_kind, source_id, source_label = await _source(request, context)
     try:
@@ -167,7 +176,8 @@ async def send(request: Request) -> Response:
         numbers = await db_call(request, alert_settings_of, school_id=context["school"].id) if receipt.level >= 2 else None
         named = bool(values["sender_name"].strip())
         return render(request, "child/sent.html", {**context, "kind": kind, "receipt": receipt, "numbers": numbers, "named": named})
-    return render(request, "child/write.html", _form_context(context, kind, values, error, token), status_code=status)
+    classes = await _classes(request, context, kind)
+    return render(request, "child/write.html", _form_context(context, kind, values, error, token, classes), status_code=status)
 
 
 async def leave(request: Request) -> Response:

@@ -21,7 +21,8 @@ log = logging.getLogger("qiaoqiao")
 
 
 def _page(request: Request, status: int, reason: str) -> Response:
-    audience = "staff" if request.url.path.startswith("/staff") else "child"
+    path = request.url.path
+    audience = "staff" if path.startswith(("/staff", "/ack")) else "child"
     return render(request, f"{audience}/error.html", {"reason": reason, "status": status}, status_code=status)
 
 

@@ -126,7 +126,7 @@ async def claim(request: Request) -> Response:
         await db_call(request, release_letter, school=school, letter_id=letter_id, user_id=staff.user_id, clock=clock)
     else:
         try:
-            await db_call(request, claim_letter, school=school, letter_id=letter_id, user_id=staff.user_id, clock=clock)
+            await db_call(request, claim_letter, school=school, keyring=staff.keyring, letter_id=letter_id, user_id=staff.user_id, clock=clock)
             # Taking an urgent letter is saying "I'm on it": its alert stops escalating.
             await db_call(request, acknowledge_letter, school_id=school.id, letter_id=letter_id, by_user_id=staff.user_id, clock=clock)
         except ClaimedByOther:
@@ -140,7 +140,7 @@ async def status(request: Request) -> Response:
     letter_id = request.path_params["letter_id"]
     try:
         await db_call(
-            request, set_status, school=school, letter_id=letter_id, status=field(form, "status"),
+            request, set_status, school=school, keyring=staff.keyring, letter_id=letter_id, status=field(form, "status"),
             follow_up_on=_date(field(form, "follow_up_on")), user_id=staff.user_id, clock=request.app.state.clock,
         )
     except InvalidInput as exc:

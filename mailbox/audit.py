@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from qiaoqiao.mailbox.clock import as_utc
-from qiaoqiao.mailbox.tables import AuditEvent, StaffUser
+from qiaoqiao.mailbox.tables import AuditEvent, School, StaffUser
 
 GENESIS = "0" * 64
 
@@ -51,6 +51,11 @@ def record_event(
     detail: dict | None = None,
 ) -> AuditEvent:
     """Append one event to the school's chain (in the caller's transaction)."""
+    # Lock the school's row first: a second writer waits here until the first
+    # commits and then, in a new statement, sees the event it added, so two
+    # transactions never take the same place in the chain. (SQLite has one
+    # writer at a time already.)
+    session.exec(select(School.id).where(School.id == school_id).with_for_update()).first()
     last = session.exec(
         select(AuditEvent)
         .where(AuditEvent.school_id == school_id)

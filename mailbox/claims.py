@@ -16,7 +16,9 @@ from sqlmodel import Session, col, select
 from qiaoqiao.mailbox.audit import record_event
 from qiaoqiao.mailbox.clock import Clock
 from qiaoqiao.mailbox.errors import ClaimedByOther, InvalidInput, NotFound
+from qiaoqiao.mailbox.keyring import Keyring
 from qiaoqiao.mailbox.queue import STATUSES
+from qiaoqiao.mailbox.sealing import unwrap_content_key
 from qiaoqiao.mailbox.tables import Letter, School, StaffUser
 from qiaoqiao.mailbox.threads import STALE_CLAIM
 
@@ -35,9 +37,16 @@ def _holder_name(session: Session, user_id: str | None) -> str:
     return (user.display_name or user.username) if user else ""
 
 
-def claim_letter(*, session: Session, school: School, letter_id: str, user_id: str, clock: Clock) -> Letter:
+def _readable(session: Session, school: School, letter_id: str, keyring: Keyring) -> Letter:
+    """The letter, if ``keyring`` can open it: only a reader may take or close a letter."""
+    letter = _letter(session, school, letter_id)
+    unwrap_content_key(session, school_id=school.id, record_type="letter", record_id=letter.id, recipient_type="audience", keys=keyring.keys)
+    return letter
+
+
+def claim_letter(*, session: Session, school: School, keyring: Keyring, letter_id: str, user_id: str, clock: Clock) -> Letter:
     """Take the letter (or keep it); :class:`ClaimedByOther` if a colleague holds a fresh claim."""
-    _letter(session, school, letter_id)
+    _readable(session, school, letter_id, keyring)
     now = clock()
     taken = session.execute(
         update(Letter)
@@ -76,14 +85,22 @@ def release_letter(*, session: Session, school: School, letter_id: str, user_id:
 
 
 def set_status(
-    *, session: Session, school: School, letter_id: str, status: str, follow_up_on: date | None, user_id: str, clock: Clock
+    *,
+    session: Session,
+    school: School,
+    keyring: Keyring,
+    letter_id: str,
+    status: str,
+    follow_up_on: date | None,
+    user_id: str,
+    clock: Clock,
 ) -> Letter:
     """Move a letter to ``status``; a follow-up needs its due date."""
     if status not in STATUSES:
         raise InvalidInput("status", "unknown")
     if status == "follow_up" and follow_up_on is None:
         raise InvalidInput("follow_up_on", "empty")
-    letter = _letter(session, school, letter_id)
+    letter = _readable(session, school, letter_id, keyring)
     letter.status = status
     letter.follow_up_on = follow_up_on if status == "follow_up" else None
     session.add(letter)

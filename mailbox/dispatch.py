@@ -50,7 +50,12 @@ def _ack_minutes(session: Session, alert: Alert) -> int:
 
 
 def plan(session: Session, *, now: datetime) -> int:
-    """Give every due alert its next step: the next person on the rota, and their channels."""
+    """Give every due alert its next step: the next person on the rota, and their channels.
+
+    Each step is taken with a conditional UPDATE on the alert's current step,
+    so when two dispatchers plan at once only one of them adds the step's
+    deliveries (SQLite ignores SKIP LOCKED; the condition holds everywhere).
+    """
     due = session.exec(
         select(Alert)
         .where(
@@ -61,20 +66,41 @@ def plan(session: Session, *, now: datetime) -> int:
         )
         .with_for_update(skip_locked=True)
     ).all()
+    planned = 0
     for alert in due:
         school = session.get(School, alert.school_id)
         people = escalation_order(session, school=school, now=now)
         step = alert.step + 1
-        alert.step = step
-        if step >= len(people):
-            alert.status, alert.next_escalation_at = "exhausted", None
-            record_event(session, school_id=alert.school_id, action="alert.exhausted", now=now, target_type="alert", target_id=alert.id)
-            session.add(alert)
+        person = people[step] if step < len(people) else None
+        rows = []
+        if person is not None:
+            rows = channels_of(session, school_id=alert.school_id, user_id=person.id)
+            if step == 0:
+                rows += channels_of(session, school_id=alert.school_id, user_id=None)  # the school's group robots
+        if person is None:
+            values = {"step": step, "status": "exhausted", "next_escalation_at": None}
+        else:
+            # A person with no channel cannot be reached: go on to the next one at once.
+            later = now + timedelta(minutes=_ack_minutes(session, alert)) if rows else now
+            values = {"step": step, "status": "alerting", "next_escalation_at": later}
+        won = session.execute(
+            update(Alert)
+            .where(
+                Alert.id == alert.id,
+                Alert.step == alert.step,
+                Alert.status == alert.status,
+                col(Alert.acknowledged_at).is_(None),
+                or_(
+                    (Alert.status == "waiting") & (Alert.due_at <= now),
+                    (Alert.status == "alerting") & (col(Alert.next_escalation_at) <= now),
+                ),
+            )
+            .values(**values)
+            .execution_options(synchronize_session="fetch")
+        ).rowcount
+        if won != 1:
+            session.rollback()
             continue
-        person = people[step]
-        rows = channels_of(session, school_id=alert.school_id, user_id=person.id)
-        if step == 0:
-            rows += channels_of(session, school_id=alert.school_id, user_id=None)  # the school's group robots
         for row in rows:
             session.add(
                 AlertDelivery(
@@ -82,17 +108,17 @@ def plan(session: Session, *, now: datetime) -> int:
                     step=step, next_attempt_at=now, created_at=now,
                 )
             )
-        alert.status = "alerting"
-        # A person with no channel cannot be reached: go on to the next one at once.
-        alert.next_escalation_at = now + timedelta(minutes=_ack_minutes(session, alert)) if rows else now
-        if step > 0:
+        if person is None:
+            record_event(session, school_id=alert.school_id, action="alert.exhausted", now=now, target_type="alert", target_id=alert.id)
+        elif step > 0:
             record_event(
                 session, school_id=alert.school_id, action="alert.escalated", now=now, target_type="alert",
                 target_id=alert.id, detail={"step": step, "to": person.id},
             )
-        session.add(alert)
+        session.commit()
+        planned += 1
     session.commit()
-    return len(due)
+    return planned
 
 
 def claim(session: Session, *, now: datetime, worker_id: str, limit: int = 20) -> list[str]:

@@ -8,7 +8,7 @@ nothing is.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +32,8 @@ from qiaoqiao.mailbox.sealing import (
     unwrap_content_key,
     wrap_content_key,
 )
-from qiaoqiao.mailbox.tables import Letter, School, Submission, new_id
+from qiaoqiao.mailbox.roster import match_student
+from qiaoqiao.mailbox.tables import Letter, School, SchoolClass, Submission, new_id
 from qiaoqiao.mailbox.text import MAX_TEXT, clean_text
 from qiaoqiao.mailbox.threads import Entry, staff_entries
 
@@ -74,6 +75,7 @@ class LetterForm:
     sender_class: str = ""
     mood: str = ""
     addressed_to: str = ""
+    class_id: str = ""  # a letter home: the class picked from the school's list
 
     def cleaned(self) -> "LetterForm":
         """The same form with every field checked; raises :class:`InvalidInput`."""
@@ -82,7 +84,7 @@ class LetterForm:
         text = clean_text(self.text, field_name="text", limit=MAX_TEXT, required=True)
         named = self.kind == PARENT
         name = clean_text(self.sender_name, field_name="sender_name", limit=MAX_NAME, required=named)
-        klass = clean_text(self.sender_class, field_name="sender_class", limit=MAX_NAME, required=named)
+        klass = clean_text(self.sender_class, field_name="sender_class", limit=MAX_NAME, required=named and not self.class_id)
         if "\n" in name or "\n" in klass:
             raise InvalidInput("sender_name" if "\n" in name else "sender_class", "control_chars")
         if self.mood and self.mood not in MOODS:
@@ -91,7 +93,8 @@ class LetterForm:
         if named and addressed_to not in ADDRESSEES:
             raise InvalidInput("addressed_to", "empty" if not addressed_to else "unknown")
         return LetterForm(
-            kind=self.kind, text=text, sender_name=name, sender_class=klass, mood=self.mood, addressed_to=addressed_to
+            kind=self.kind, text=text, sender_name=name, sender_class=klass, mood=self.mood, addressed_to=addressed_to,
+            class_id=self.class_id if named else "",
         )
 
 
@@ -125,6 +128,16 @@ def submit_letter(
     first receipt again.
     """
     form = form.cleaned()
+    class_id, student_id = None, None
+    if form.class_id:
+        klass = session.exec(select(SchoolClass).where(SchoolClass.school_id == school.id, SchoolClass.id == form.class_id)).first()
+        if klass is None:
+            raise InvalidInput("class_id", "unknown")
+        form = replace(form, sender_class=klass.name)
+        class_id = klass.id
+        # Matched to the roster by a keyed hash of class and name; a letter
+        # that matches nobody waits for the class teacher to match by hand.
+        student_id = match_student(session, school=school, class_id=klass.id, name=form.sender_name, sealing=sealing)
     token = submission_token if _TOKEN.fullmatch(submission_token or "") else ""
     if token:
         earlier = _earlier_receipt(session, school, token, clock())
@@ -156,6 +169,8 @@ def submit_letter(
         level=screening.level,
         categories=",".join(screening.categories),
         held=form.kind == PARENT and screening.level >= URGENT,
+        class_id=class_id,
+        student_id=student_id,
         sender_name=seal("sender_name", form.sender_name),
         sender_class=seal("sender_class", form.sender_class),
         opening_at=next_opening(school, now),

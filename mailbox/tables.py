@@ -140,6 +140,11 @@ class Letter(SQLModel, table=True):
     follow_up_on: date | None = Field(default=None)
     # A letter home that screened urgent waits for a counsellor before forwarding.
     held: bool = Field(default=False)
+    # Letters home: the class the child picked, and the roster row matched to them.
+    class_id: str | None = Field(default=None, max_length=32, index=True)
+    student_id: str | None = Field(default=None, max_length=32, index=True)
+    # Letters home: new → forwarded → opened (by the parent) → answered.
+    forward_status: str = Field(default="new", max_length=16)
     # Bumped by every reply: a reply written against an older thread is refused.
     version: int = Field(default=0)
 
@@ -398,4 +403,70 @@ class AlertDelivery(SQLModel, table=True):
     claimed_at: datetime | None = _when(nullable=True)
     last_error: str = Field(default="", max_length=300)
     sent_at: datetime | None = _when(nullable=True)
+    created_at: datetime = _when()
+
+
+class SchoolClass(SQLModel, table=True):
+    """A class (班级) and its class teacher (班主任)."""
+
+    __tablename__ = "school_class"
+    __table_args__ = (UniqueConstraint("school_id", "name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    name: str = Field(max_length=40)
+    teacher_user_id: str | None = Field(default=None, foreign_key="staff_user.id", max_length=32)
+    created_at: datetime = _when()
+
+
+class Student(SQLModel, table=True):
+    """A child of the roster (档案). Everything about them is sealed.
+
+    ``name_lookup`` is an HMAC (server key) of class and name, so a letter can
+    be matched to its writer and a re-import can update a row without the
+    name being stored in clear.
+    """
+
+    __tablename__ = "student"
+    __table_args__ = (UniqueConstraint("school_id", "name_lookup"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    class_id: str = Field(foreign_key="school_class.id", index=True, max_length=32)
+    name_lookup: str = Field(max_length=64)
+    record: bytes = _blob()
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class ParentLink(SQLModel, table=True):
+    """A forwarded letter's link: only a hash of its secret, and the content key wrapped for it."""
+
+    __tablename__ = "parent_link"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    letter_id: str = Field(foreign_key="letter.id", index=True, max_length=32)
+    link_hash: str = Field(unique=True, index=True, max_length=64)
+    access_tag: str = Field(max_length=64)
+    key_wrap: bytes = _blob()
+    created_by: str = Field(max_length=32)
+    created_at: datetime = _when()
+    expires_at: datetime = _when()
+    revoked_at: datetime | None = _when(nullable=True)
+    opened_at: datetime | None = _when(nullable=True)
+
+
+class ContactLog(SQLModel, table=True):
+    """家校联系: a teacher's contact with a child's family, its note sealed."""
+
+    __tablename__ = "contact_log"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    school_id: str = Field(foreign_key="school.id", index=True, max_length=32)
+    student_id: str = Field(foreign_key="student.id", index=True, max_length=32)
+    teacher_user_id: str = Field(max_length=32)
+    on: date = Field()
+    channel: str = Field(max_length=16)  # phone | wechat | visit | meeting
+    note: bytes | None = _blob(nullable=True)
     created_at: datetime = _when()

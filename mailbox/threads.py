@@ -29,7 +29,7 @@ from qiaoqiao.mailbox.sealing import (
     unwrap_content_key,
     wrap_content_key,
 )
-from qiaoqiao.mailbox.tables import Audience, ContentKeyWrap, Letter, PickupCode, Reply, School, new_id
+from qiaoqiao.mailbox.tables import Audience, ContentKeyWrap, Letter, PickupCode, Reply, School, StaffUser, new_id
 
 STAFF_AUTHORS = ("counsellor", "teacher")
 MAX_REPLY = 4000
@@ -82,7 +82,7 @@ def staff_entries(session: Session, *, school: School, keyring: Keyring, letter_
     )
 
 
-def _add_reply(
+def seal_reply(
     session: Session, *, school: School, letter: Letter, author_kind: str, author_user_id: str | None, text: str, now: datetime
 ) -> Reply:
     """Seal ``text`` for everyone who can read ``letter`` and add it (not committed)."""
@@ -163,7 +163,8 @@ def reply_as_staff(
         # Someone wrote since this composer opened: show them that first.
         raise StaleThread()
     if letter.claimed_by not in (None, author_user_id) and now - as_utc(letter.claimed_at) <= STALE_CLAIM:
-        raise ClaimedByOther(letter.claimed_by)
+        holder = session.get(StaffUser, letter.claimed_by)
+        raise ClaimedByOther((holder.display_name or holder.username) if holder else "")
     expected = letter.version if seen_version is None else seen_version
     bumped = session.execute(
         update(Letter)
@@ -179,7 +180,7 @@ def reply_as_staff(
     if bumped != 1:
         session.rollback()
         raise StaleThread()
-    reply = _add_reply(session, school=school, letter=letter, author_kind=author_kind, author_user_id=author_user_id, text=text, now=now)
+    reply = seal_reply(session, school=school, letter=letter, author_kind=author_kind, author_user_id=author_user_id, text=text, now=now)
     reply.meet_on = meet_on
     record_event(
         session, school_id=school.id, action="letter.replied", now=now, actor_user_id=author_user_id,
@@ -248,7 +249,7 @@ def follow_up_as_child(
     """The child writes back in the same thread, with nothing but the code."""
     text = clean_text(text, field_name="text", limit=MAX_TEXT, required=True)
     _pickup, letter = _by_code(session, school, code, sealing)
-    reply = _add_reply(session, school=school, letter=letter, author_kind="child", author_user_id=None, text=text, now=clock())
+    reply = seal_reply(session, school=school, letter=letter, author_kind="child", author_user_id=None, text=text, now=clock())
     # The child answered: the letter needs a person again, and any composer
     # opened before this message must see it first.
     session.execute(
