@@ -143,6 +143,7 @@ def create_app(
         Route("/staff/letters-home", letters_home.page),
         Route("/staff/letters-home/{letter_id}/forward", letters_home.forward_letter, methods=["POST"]),
         Route("/staff/letters-home/{letter_id}/release", letters_home.release_letter, methods=["POST"]),
+        Route("/staff/letters-home/{letter_id}/match", letters_home.match, methods=["POST"]),
         Route("/staff/links/{link_id}/revoke", letters_home.revoke_link, methods=["POST"]),
         Route("/staff/roster", roster.roster),
         Route("/staff/roster/classes", roster.save_class_page, methods=["POST"]),

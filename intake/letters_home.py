@@ -9,9 +9,10 @@ from starlette.responses import RedirectResponse, Response
 
 from qiaoqiao.intake.qr import qr_png, qr_svg
 from qiaoqiao.intake.staff import require_role, require_staff
-from qiaoqiao.intake.web import db_call, public_base, read_form, render
-from qiaoqiao.mailbox.errors import Forbidden
-from qiaoqiao.mailbox.forwarding import forward, letters_home, release, revoke
+from qiaoqiao.intake.web import db_call, field, public_base, read_form, render
+from qiaoqiao.mailbox.errors import Forbidden, InvalidInput
+from qiaoqiao.mailbox.forwarding import forward, letters_home, match_by_hand, release, revoke
+from qiaoqiao.mailbox.roster import students_of
 from qiaoqiao.mailbox.letters import open_letter
 from qiaoqiao.mailbox.schools import school_by_id
 
@@ -24,7 +25,24 @@ async def _context(request: Request):
 async def page(request: Request, problem=None, status_code=200) -> Response:
     staff, school = await _context(request)
     rows = await db_call(request, letters_home, school=school, keyring=staff.keyring, user_id=staff.user_id, roles=staff.roles)
-    return render(request, "staff/letters_home.html", {"school": school, "rows": rows, "problem": problem}, status_code=status_code)
+    children = await db_call(request, students_of, school=school, keyring=staff.keyring, user_id=staff.user_id, roles=staff.roles)
+    return render(
+        request, "staff/letters_home.html", {"school": school, "rows": rows, "children": children, "problem": problem},
+        status_code=status_code,
+    )
+
+
+async def match(request: Request) -> Response:
+    staff, school = await _context(request)
+    form = await read_form(request)
+    try:
+        await db_call(
+            request, match_by_hand, school=school, letter_id=request.path_params["letter_id"], student_id=field(form, "student_id"),
+            user_id=staff.user_id, roles=staff.roles, clock=request.app.state.clock,
+        )
+    except InvalidInput:
+        return await page(request, problem=("student", "unknown"), status_code=400)
+    return RedirectResponse("/staff/letters-home", status_code=303)
 
 
 async def forward_letter(request: Request) -> Response:

@@ -25,7 +25,7 @@ from qiaoqiao.mailbox.opening import URGENT
 from qiaoqiao.mailbox.roster import classes_of_teacher
 from qiaoqiao.mailbox.screening import ScreenerCache, screen_safely
 from qiaoqiao.mailbox.sealing import open_field, open_json, unwrap_content_key, wrap_content_key
-from qiaoqiao.mailbox.tables import ContentKeyWrap, Letter, ParentLink, School, SchoolClass
+from qiaoqiao.mailbox.tables import ContentKeyWrap, Letter, ParentLink, School, SchoolClass, Student
 from qiaoqiao.mailbox.text import MAX_TEXT, clean_text
 from qiaoqiao.mailbox.threads import seal_reply
 
@@ -222,3 +222,18 @@ def parent_reply(
     return screening.level
 
 
+
+
+def match_by_hand(
+    *, session: Session, school: School, letter_id: str, student_id: str, user_id: str, roles: frozenset[str], clock: Clock
+) -> Letter:
+    """The class teacher says which child of the class wrote a letter the roster could not match."""
+    letter = _letter_home(session, school, letter_id, user_id, roles)
+    student = session.exec(select(Student).where(Student.school_id == school.id, Student.id == student_id)).first()
+    if student is None or student.class_id != letter.class_id:
+        raise InvalidInput("student", "unknown")
+    letter.student_id = student.id
+    session.add(letter)
+    record_event(session, school_id=school.id, action="letter.matched", now=clock(), actor_user_id=user_id, target_type="letter", target_id=letter.id)
+    session.commit()
+    return letter
