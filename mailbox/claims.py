@@ -73,14 +73,18 @@ def claim_letter(*, session: Session, school: School, keyring: Keyring, letter_i
 
 
 def release_letter(*, session: Session, school: School, letter_id: str, user_id: str, clock: Clock) -> None:
-    """Give a claim back (only the holder can)."""
-    session.execute(
+    """Give a claim back (only the holder can; anyone else changes nothing)."""
+    released = session.execute(
         update(Letter)
         .where(Letter.school_id == school.id, Letter.id == letter_id, Letter.claimed_by == user_id)
         .values(claimed_by=None, claimed_at=None)
         .execution_options(synchronize_session="fetch")
-    )
-    record_event(session, school_id=school.id, action="letter.released", now=clock(), actor_user_id=user_id, target_type="letter", target_id=letter_id)
+    ).rowcount
+    if released:
+        record_event(
+            session, school_id=school.id, action="letter.released", now=clock(), actor_user_id=user_id,
+            target_type="letter", target_id=letter_id,
+        )
     session.commit()
 
 
