@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from qiaoqiao import crypto
 from qiaoqiao.mailbox.audit import record_event
 from qiaoqiao.mailbox.clock import Clock, as_utc
-from qiaoqiao.mailbox.errors import InvalidInput, NotFound, NotYetOpen
+from qiaoqiao.mailbox.errors import InvalidInput, KeysLocked, NotFound, NotYetOpen
 from qiaoqiao.mailbox.keyring import COUNSELLORS, TEACHERS, Keyring, audiences_of
 from qiaoqiao.mailbox.alerts import raise_alert
 from qiaoqiao.mailbox.opening import URGENT, is_openable, next_opening
@@ -350,3 +350,16 @@ def identify_sender(
     session.add(letter)
     record_event(session, school_id=school.id, action="letter.identified", now=clock(), target_type="letter", target_id=letter.id)
     session.commit()
+
+
+def sender_class_of(session: Session, *, school: School, keyring: Keyring, letter: Letter) -> str:
+    """The class a child wrote, for lists and counts; "" when unsigned or not this keyring's to read."""
+    if not letter.sender_class:
+        return ""
+    try:
+        key = unwrap_content_key(
+            session, school_id=school.id, record_type="letter", record_id=letter.id, recipient_type="audience", keys=keyring.keys
+        )
+    except KeysLocked:
+        return ""
+    return open_field(key, school.id, "letter", letter.id, "sender_class", letter.sender_class)

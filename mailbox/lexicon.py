@@ -15,7 +15,7 @@ from importlib import resources
 
 import ahocorasick
 
-from qiaoqiao.mailbox.normalise import Folder, Token, encode
+from qiaoqiao.mailbox.normalise import Folder, Token
 
 LEVELS = (1, 2, 3)
 CATEGORIES = ("self_harm", "abuse", "sexual_abuse", "bullying", "runaway", "neglect", "peer_at_risk")

@@ -17,11 +17,9 @@ from sqlmodel import Session, col, select
 
 from qiaoqiao.mailbox.audit import record_event
 from qiaoqiao.mailbox.clock import Clock
-from qiaoqiao.mailbox.errors import KeysLocked
 from qiaoqiao.mailbox.keyring import Keyring
-from qiaoqiao.mailbox.letters import KINDS
+from qiaoqiao.mailbox.letters import KINDS, sender_class_of
 from qiaoqiao.mailbox.opening import URGENT, last_opening, next_opening
-from qiaoqiao.mailbox.sealing import open_field, unwrap_content_key
 from qiaoqiao.mailbox.tables import Letter, School, StaffUser
 
 STATUSES = ("new", "read", "replied", "follow_up", "closed")
@@ -99,19 +97,6 @@ def _has_category(category: str):
     )
 
 
-def _sender_class(session: Session, school: School, keyring: Keyring, letter: Letter) -> str:
-    if not letter.sender_class:
-        return ""
-    try:
-        key = unwrap_content_key(
-            session, school_id=school.id, record_type="letter", record_id=letter.id, recipient_type="audience", keys=keyring.keys
-        )
-    except KeysLocked:
-        # A row this keyring cannot open still belongs in the count; opening it says so.
-        return ""
-    return open_field(key, school.id, "letter", letter.id, "sender_class", letter.sender_class)
-
-
 def build_queue(*, session: Session, school: School, keyring: Keyring, filters: QueueFilters, clock: Clock) -> QueueView:
     """The queue at ``clock()``, filtered and paged; only letters this keyring can read."""
     now = clock()
@@ -158,7 +143,7 @@ def build_queue(*, session: Session, school: School, keyring: Keyring, filters: 
         rows = [
             (letter, cls)
             for letter in session.exec(query)
-            if filters.klass in (cls := _sender_class(session, school, keyring, letter))
+            if filters.klass in (cls := sender_class_of(session, school=school, keyring=keyring, letter=letter))
         ]
         count = len(rows)
         start = (filters.page - 1) * PAGE_SIZE
@@ -166,7 +151,7 @@ def build_queue(*, session: Session, school: School, keyring: Keyring, filters: 
     else:
         count = session.exec(select(func.count()).select_from(query.subquery())).one()
         letters = session.exec(query.offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-        page_rows = [(letter, _sender_class(session, school, keyring, letter)) for letter in letters]
+        page_rows = [(letter, sender_class_of(session, school=school, keyring=keyring, letter=letter)) for letter in letters]
     items = [
         QueueItem(letter=letter, sender_class=cls, claimed_by_name=names.get(letter.claimed_by or "", "")) for letter, cls in page_rows
     ]

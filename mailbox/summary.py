@@ -18,10 +18,9 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from qiaoqiao.mailbox.clock import Clock, as_utc
-from qiaoqiao.mailbox.errors import KeysLocked
 from qiaoqiao.mailbox.keyring import Keyring
+from qiaoqiao.mailbox.letters import sender_class_of
 from qiaoqiao.mailbox.opening import next_opening
-from qiaoqiao.mailbox.sealing import open_field, unwrap_content_key
 from qiaoqiao.mailbox.tables import Letter, Reply, School
 
 SMALLEST_SHOWN = 3
@@ -97,18 +96,6 @@ class Summary:
         return out.getvalue()
 
 
-def _class_of(session: Session, school: School, keyring: Keyring, letter: Letter) -> str:
-    if not letter.sender_class:
-        return ""
-    try:
-        key = unwrap_content_key(
-            session, school_id=school.id, record_type="letter", record_id=letter.id, recipient_type="audience", keys=keyring.keys
-        )
-    except KeysLocked:
-        return ""
-    return open_field(key, school.id, "letter", letter.id, "sender_class", letter.sender_class)
-
-
 def weekly_summary(*, session: Session, school: School, keyring: Keyring, weeks: int, clock: Clock) -> Summary:
     """The coming opening (its week still filling) and the ones before it, newest first.
 
@@ -140,7 +127,7 @@ def weekly_summary(*, session: Session, school: School, keyring: Keyring, weeks:
         if row is None:
             continue  # belongs to an opening under an earlier schedule of the school
         counts = row.counts
-        grade = grade_of(_class_of(session, school, keyring, letter))
+        grade = grade_of(sender_class_of(session, school=school, keyring=keyring, letter=letter))
         keys = ["letters", f"kind:{letter.kind}", f"level:{letter.level}", f"grade:{grade if grade else 'unknown'}"]
         keys += [f"category:{c}" for c in letter.categories.split(",") if c]
         for key in keys:
