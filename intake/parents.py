@@ -24,7 +24,7 @@ async def _live_or_page(request: Request, secret: str):
     try:
         await db_call(request, find_link, secret=secret, clock=request.app.state.clock)
     except LinkGone:
-        return render(request, "parent/gone.html", {}, status_code=410)
+        return render(request, "parent/gone.html", {"unknown": False}, status_code=410)
     except NotFound:
         return render(request, "parent/gone.html", {"unknown": True}, status_code=404)
     return None
@@ -72,6 +72,12 @@ async def reply(request: Request) -> Response:
         return gone
     form = await read_form(request)
     code, text = field(form, "code"), field(form, "text")
+    clock = request.app.state.clock
+    verdict = await db_call(request, throttle.verdict, key=_key(secret), clock=clock)
+    if verdict.refused:
+        return render(request, "parent/code.html", {"secret": secret, "problem": "refused"}, status_code=429)
+    if verdict.delay_seconds:
+        await request.app.state.sleep(verdict.delay_seconds)
     try:
         await db_call(
             request, parent_reply, secret=secret, code=code, text=text, screeners=request.app.state.screeners, clock=request.app.state.clock,

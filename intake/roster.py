@@ -6,6 +6,7 @@ import secrets
 import threading
 import time
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -147,7 +148,7 @@ async def student_page(request: Request, problem=None, status_code=200) -> Respo
     view = next(v for v in views if v.student.id == student_id)
     return render(
         request, "staff/student.html",
-        {"school": school, "view": view, "contacts": contacts, "channels": CHANNELS, "problem": problem, "today": request.app.state.clock().date()},
+        {"school": school, "view": view, "contacts": contacts, "channels": CHANNELS, "problem": problem, "today": request.app.state.clock().astimezone(ZoneInfo(school.timezone)).date()},
         status_code=status_code,
     )
 

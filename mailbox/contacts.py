@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -24,6 +25,11 @@ from qiaoqiao.mailbox.tables import ContactLog, School, Student, new_id
 from qiaoqiao.mailbox.text import clean_text
 
 CHANNELS = ("phone", "wechat", "visit", "meeting")
+
+
+def _school_today(school: School, clock: Clock) -> date:
+    """Today where the school is (Beijing is eight hours ahead of UTC)."""
+    return clock().astimezone(ZoneInfo(school.timezone)).date()
 
 
 def _student(session: Session, school: School, student_id: str, user_id: str, roles: frozenset[str]) -> Student:
@@ -42,7 +48,7 @@ def add_contact(
     student = _student(session, school, student_id, user_id, roles)
     if channel not in CHANNELS:
         raise InvalidInput("channel", "unknown")
-    if on > clock().date():
+    if on > _school_today(school, clock):
         raise InvalidInput("date", "future")
     note = clean_text(note, field_name="note", limit=1000, required=False)
     row = ContactLog(id=new_id(), school_id=school.id, student_id=student.id, teacher_user_id=user_id, on=on, channel=channel, created_at=clock())
@@ -97,8 +103,7 @@ def month_overview(
     session: Session, *, school: School, keyring: Keyring, class_id: str, user_id: str, roles: frozenset[str], clock: Clock
 ) -> list[MonthRow]:
     """Every child of a class, with their family's latest contact this month (None: not yet)."""
-    today = clock().date()
-    first = today.replace(day=1)
+    first = _school_today(school, clock).replace(day=1)
     views = students_of(session, school=school, keyring=keyring, user_id=user_id, roles=roles, class_id=class_id)
     rows = []
     for view in views:

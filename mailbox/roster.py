@@ -169,14 +169,17 @@ def _read_xlsx(data: bytes) -> list[dict[str, str]]:
 
 
 def _as_dicts(rows: list[list[str]]) -> list[dict[str, str]]:
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if not rows:
+    """Rows under the header as {header: text}; blank rows stay (as {}) so line numbers hold."""
+    if not any(any(cell.strip() for cell in r) for r in rows):
         raise InvalidInput("file", "empty")
     header = [h.strip() for h in rows[0]]
     known = {h for h, _ in COLUMNS}
     if "姓名" not in header or "班级" not in header or not set(header) & known:
         raise InvalidInput("file", "no_header")
-    return [{header[i]: (row[i].strip() if i < len(row) else "") for i in range(len(header))} for row in rows[1:]]
+    return [
+        {header[i]: (row[i].strip() if i < len(row) else "") for i in range(len(header))} if any(c.strip() for c in row) else {}
+        for row in rows[1:]
+    ]
 
 
 # -- preview and import ------------------------------------------------------
@@ -203,6 +206,8 @@ def preview_import(*, session: Session, school: School, table: list[dict[str, st
     preview = ImportPreview()
     seen: set[str] = set()
     for offset, raw in enumerate(table, start=2):
+        if not raw:
+            continue  # a blank row: skipped, but counted, so later line numbers match the file
         values = {key: raw.get(header, "").strip() for header, key in COLUMNS}
         name = _fold_name(values["name"])
         if not name:
@@ -315,15 +320,20 @@ def export_table(views: list[StudentView], *, kind: str) -> bytes:
         sheet = book.active
         sheet.title = "留守儿童档案"
         sheet.append(header)
-        for row in rows:
-            sheet.append(row)
+        for number, row in enumerate(rows, start=2):
+            for column, value in enumerate(row, start=1):
+                # Always text: a note starting with "=" must never become a live formula.
+                cell = sheet.cell(row=number, column=column)
+                cell.value = value
+                cell.data_type = "s"
         out = io.BytesIO()
         book.save(out)
         return out.getvalue()
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
-    writer.writerows(rows)
+    # Excel runs a cell that starts with = + - @ as a formula: quote it as text.
+    writer.writerows([["'" + v if v[:1] in ("=", "+", "-", "@") else v for v in row] for row in rows])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
