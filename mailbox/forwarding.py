@@ -10,6 +10,7 @@ the child's pickup code and the letter's readers.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -154,10 +155,15 @@ def _content_key(link: ParentLink, secret: str) -> bytes:
     return crypto.open_content(crypto.link_key(secret), link.key_wrap, crypto.bind(link.school_id, "parent_link", link.id))
 
 
+def _typed_code(code: str) -> str:
+    """What a parent typed: full-width digits and spaces folded away."""
+    return "".join(unicodedata.normalize("NFKC", code).split())
+
+
 def open_for_parent(*, session: Session, secret: str, code: str, clock: Clock) -> ParentView:
     """The letter, for the holder of the link and its access code (throttled by the caller)."""
     link = find_link(session, secret=secret, clock=clock)
-    if not crypto.verify_access_code(secret, code.strip(), link.access_tag):
+    if not crypto.verify_access_code(secret, _typed_code(code), link.access_tag):
         raise InvalidInput("access_code", "wrong")
     letter = session.get(Letter, link.letter_id)
     school = session.get(School, link.school_id)
@@ -183,7 +189,7 @@ def parent_reply(
 ) -> int:
     """The parent writes back (两地书): screened, sealed for the child's code and the readers. Returns the level."""
     link = find_link(session, secret=secret, clock=clock)
-    if not crypto.verify_access_code(secret, code.strip(), link.access_tag):
+    if not crypto.verify_access_code(secret, _typed_code(code), link.access_tag):
         raise InvalidInput("access_code", "wrong")
     text = clean_text(text, field_name="text", limit=MAX_TEXT, required=True)
     letter = session.get(Letter, link.letter_id)
