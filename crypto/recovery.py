@@ -25,7 +25,7 @@ _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
 def new_recovery_key() -> str:
-    """A fresh recovery key, formatted for printing (``XXXX-XXXX-…``)."""
+    """A fresh recovery key, formatted for printing in groups of four (``7K2M-9QXD-…``)."""
     value = int.from_bytes(os.urandom(_LENGTH * 5 // 8), "big")
     chars = []
     for _ in range(_LENGTH):
