@@ -152,6 +152,7 @@ def create_app(
         Route("/staff/roster/export.{kind:str}", roster.export),
         Route("/staff/classes/{class_id}", roster.class_page),
         Route("/staff/students/{student_id}", roster.student_page, methods=["GET"]),
+        Route("/staff/students/{student_id}", roster.edit_student, methods=["POST"]),
         Route("/staff/students/{student_id}/contacts", roster.contact, methods=["POST"]),
         Route("/ack/{token}", urgent.ack_page, methods=["GET"]),
         Route("/ack/{token}", urgent.ack, methods=["POST"]),

@@ -15,8 +15,9 @@ from qiaoqiao.intake.staff import require_role, require_staff
 from qiaoqiao.intake.web import check_csrf, db_call, field, read_form, render
 from qiaoqiao.mailbox.accounts import list_members
 from qiaoqiao.mailbox.contacts import CHANNELS, add_contact, contacts_of, month_overview
-from qiaoqiao.mailbox.errors import InvalidInput
+from qiaoqiao.mailbox.errors import InvalidInput, NotFound
 from qiaoqiao.mailbox.roster import (
+    COLUMNS,
     MAX_UPLOAD,
     apply_import,
     classes_of_teacher,
@@ -26,6 +27,7 @@ from qiaoqiao.mailbox.roster import (
     require_class,
     save_class,
     students_of,
+    update_student,
 )
 from qiaoqiao.mailbox.schools import school_by_id
 
@@ -145,7 +147,9 @@ async def student_page(request: Request, problem=None, status_code=200) -> Respo
     student_id = request.path_params["student_id"]
     contacts = await db_call(request, contacts_of, school=school, keyring=staff.keyring, student_id=student_id, user_id=staff.user_id, roles=staff.roles)
     views = await db_call(request, students_of, school=school, keyring=staff.keyring, user_id=staff.user_id, roles=staff.roles)
-    view = next(v for v in views if v.student.id == student_id)
+    view = next((v for v in views if v.student.id == student_id), None)
+    if view is None:
+        raise NotFound("student")
     return render(
         request, "staff/student.html",
         {"school": school, "view": view, "contacts": contacts, "channels": CHANNELS, "problem": problem, "today": request.app.state.clock().astimezone(ZoneInfo(school.timezone)).date()},
@@ -165,6 +169,26 @@ async def contact(request: Request) -> Response:
         await db_call(
             request, add_contact, school=school, student_id=student_id, on=on, channel=field(form, "channel"), note=field(form, "note"),
             user_id=staff.user_id, roles=staff.roles, clock=request.app.state.clock,
+        )
+    except InvalidInput as exc:
+        return await student_page(request, problem=(exc.field, exc.reason), status_code=400)
+    return RedirectResponse(f"/staff/students/{student_id}", status_code=303)
+
+
+async def edit_student(request: Request) -> Response:
+    staff, school = await _context(request)
+    form = await read_form(request)
+    student_id = request.path_params["student_id"]
+    views = await db_call(request, students_of, school=school, keyring=staff.keyring, user_id=staff.user_id, roles=staff.roles)
+    view = next((v for v in views if v.student.id == student_id), None)
+    if view is None:
+        raise NotFound("student")
+    values = {key: field(form, key) for _, key in COLUMNS}
+    values["name"] = view.record.get("name", "")
+    try:
+        await db_call(
+            request, update_student, school=school, student_id=student_id, values=values, user_id=staff.user_id,
+            roles=staff.roles, clock=request.app.state.clock,
         )
     except InvalidInput as exc:
         return await student_page(request, problem=(exc.field, exc.reason), status_code=400)

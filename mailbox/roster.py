@@ -343,3 +343,27 @@ def match_student(session: Session, *, school: School, class_id: str, name: str,
     return session.exec(select(Student.id).where(Student.school_id == school.id, Student.name_lookup == lookup)).first()
 
 
+
+
+def update_student(
+    *, session: Session, school: School, student_id: str, values: dict[str, str], user_id: str, roles: frozenset[str], clock: Clock
+) -> Student:
+    """A teacher corrects a child of their own class (a new phone, a parent now in another city)."""
+    student = session.exec(select(Student).where(Student.school_id == school.id, Student.id == student_id)).first()
+    if student is None:
+        raise NotFound("student")
+    klass = require_class(session, school=school, class_id=student.class_id, user_id=user_id, roles=roles)
+    record = {key: " ".join(values.get(key, "").split())[:200] for _, key in COLUMNS if key not in ("class", "name")}
+    record["notes"] = values.get("notes", "").strip()[:1000]
+    for key in PHONES:
+        try:
+            record[key] = clean_phone(record[key])
+        except ValueError:
+            raise InvalidInput(key, "malformed_phone") from None
+    # The name and class find the row (its keyed hash), so they stay as imported.
+    _seal_student(session, school, student, {"class": klass.name, "name": values["name"], **record})
+    student.updated_at = clock()
+    session.add(student)
+    record_event(session, school_id=school.id, action="roster.student_updated", now=clock(), actor_user_id=user_id, target_type="student", target_id=student.id)
+    session.commit()
+    return student
