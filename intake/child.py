@@ -8,15 +8,12 @@ records an address or a browser.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from qiaoqiao import crypto
-from qiaoqiao.intake.web import db_call, field, read_form, render
+from qiaoqiao.intake.web import address_of, db_call, field, read_form, render
 from qiaoqiao.mailbox import throttle
 from qiaoqiao.mailbox.errors import InvalidInput, NotFound
 from qiaoqiao.mailbox.alerts import settings_of as alert_settings_of
@@ -191,9 +188,7 @@ def _throttle_key(request: Request, context: dict) -> str:
     """Wrong codes are counted per kiosk, or per address (only ever as a keyed hash)."""
     if context["kiosk"] is not None:
         return f"code:kiosk:{context['kiosk'].id}"
-    address = request.client.host if request.client else "unknown"
-    digest = hmac.new(request.app.state.settings.secret_key.reveal(), address.encode(), hashlib.sha256).hexdigest()
-    return f"code:addr:{digest[:40]}"
+    return f"code:addr:{address_of(request)}"
 
 
 async def code_form(request: Request) -> Response:

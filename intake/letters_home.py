@@ -25,7 +25,13 @@ async def _context(request: Request):
 async def page(request: Request, problem=None, status_code=200) -> Response:
     staff, school = await _context(request)
     rows = await db_call(request, letters_home, school=school, keyring=staff.keyring, user_id=staff.user_id, roles=staff.roles)
-    children = await db_call(request, students_of, school=school, keyring=staff.keyring, user_id=staff.user_id, roles=staff.roles)
+    # The roster is opened only when a letter waits to be matched by hand.
+    unmatched = any(row.letter.class_id and not row.letter.student_id for row in rows)
+    children = (
+        await db_call(request, students_of, school=school, keyring=staff.keyring, user_id=staff.user_id, roles=staff.roles)
+        if unmatched
+        else []
+    )
     return render(
         request, "staff/letters_home.html", {"school": school, "rows": rows, "children": children, "problem": problem},
         status_code=status_code,

@@ -15,7 +15,7 @@ from qiaoqiao.intake.staff import require_role, require_staff
 from qiaoqiao.intake.web import check_csrf, db_call, field, read_form, render
 from qiaoqiao.mailbox.accounts import list_members
 from qiaoqiao.mailbox.contacts import CHANNELS, add_contact, contacts_of, month_overview
-from qiaoqiao.mailbox.errors import InvalidInput, NotFound
+from qiaoqiao.mailbox.errors import InvalidInput
 from qiaoqiao.mailbox.roster import (
     COLUMNS,
     MAX_UPLOAD,
@@ -27,6 +27,7 @@ from qiaoqiao.mailbox.roster import (
     require_class,
     save_class,
     students_of,
+    student_view,
     update_student,
 )
 from qiaoqiao.mailbox.schools import school_by_id
@@ -146,10 +147,9 @@ async def student_page(request: Request, problem=None, status_code=200) -> Respo
     staff, school = await _context(request)
     student_id = request.path_params["student_id"]
     contacts = await db_call(request, contacts_of, school=school, keyring=staff.keyring, student_id=student_id, user_id=staff.user_id, roles=staff.roles)
-    views = await db_call(request, students_of, school=school, keyring=staff.keyring, user_id=staff.user_id, roles=staff.roles)
-    view = next((v for v in views if v.student.id == student_id), None)
-    if view is None:
-        raise NotFound("student")
+    view = await db_call(
+        request, student_view, school=school, keyring=staff.keyring, student_id=student_id, user_id=staff.user_id, roles=staff.roles
+    )
     return render(
         request, "staff/student.html",
         {"school": school, "view": view, "contacts": contacts, "channels": CHANNELS, "problem": problem, "today": request.app.state.clock().astimezone(ZoneInfo(school.timezone)).date()},
@@ -179,10 +179,9 @@ async def edit_student(request: Request) -> Response:
     staff, school = await _context(request)
     form = await read_form(request)
     student_id = request.path_params["student_id"]
-    views = await db_call(request, students_of, school=school, keyring=staff.keyring, user_id=staff.user_id, roles=staff.roles)
-    view = next((v for v in views if v.student.id == student_id), None)
-    if view is None:
-        raise NotFound("student")
+    view = await db_call(
+        request, student_view, school=school, keyring=staff.keyring, student_id=student_id, user_id=staff.user_id, roles=staff.roles
+    )
     values = {key: field(form, key) for _, key in COLUMNS}
     values["name"] = view.record.get("name", "")
     try:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from qiaoqiao.intake.sessions import COOKIE, StaffSession
-from qiaoqiao.intake.web import db_call, field, read_form, render, staff_of
+from qiaoqiao.intake.web import address_of, db_call, field, keyed, read_form, render, staff_of
 from qiaoqiao.mailbox import throttle
 from qiaoqiao.mailbox.alerts import open_alert_count
 from qiaoqiao.mailbox.errors import Forbidden, LoginFailed, NotFound
@@ -47,11 +44,8 @@ async def login_form(request: Request) -> Response:
 
 def _throttle_keys(request: Request, slug: str, username: str) -> list[str]:
     """Failed logins count per account and per (keyed hash of the) address."""
-    secret = request.app.state.settings.secret_key.reveal()
-    address = request.client.host if request.client else "unknown"
-    account = hmac.new(secret, f"{slug}:{username.strip().casefold()}".encode(), hashlib.sha256).hexdigest()[:40]
-    where = hmac.new(secret, address.encode(), hashlib.sha256).hexdigest()[:40]
-    return [f"login:user:{account}", f"login:addr:{where}"]
+    account = keyed(request, f"account:{slug}:{username.strip().casefold()}")
+    return [f"login:user:{account}", f"login:addr:{address_of(request)}"]
 
 
 async def login_submit(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from datetime import timedelta
@@ -78,6 +79,17 @@ async def db_call(request: Request, fn: Callable[..., T], /, **kwargs: Any) -> T
             return fn(session=session, **kwargs)
 
     return await run_in_threadpool(run)
+
+
+def keyed(request: Request, value: str) -> str:
+    """A keyed hash (server secret) of a value the throttles count by: never stored in clear."""
+    secret = request.app.state.settings.secret_key.reveal()
+    return hmac.new(secret, value.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
+
+
+def address_of(request: Request) -> str:
+    """The keyed hash of where a request came from; used for throttling only."""
+    return keyed(request, "address:" + (request.client.host if request.client else "unknown"))
 
 
 def public_base(request: Request) -> str:

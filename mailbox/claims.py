@@ -18,6 +18,7 @@ from qiaoqiao.mailbox.clock import Clock
 from qiaoqiao.mailbox.errors import ClaimedByOther, InvalidInput, NotFound
 from qiaoqiao.mailbox.keyring import Keyring
 from qiaoqiao.mailbox.queue import STATUSES
+from qiaoqiao.mailbox.staff import shown_name
 from qiaoqiao.mailbox.sealing import unwrap_content_key
 from qiaoqiao.mailbox.tables import Letter, School, StaffUser
 from qiaoqiao.mailbox.threads import STALE_CLAIM
@@ -30,11 +31,6 @@ def _letter(session: Session, school: School, letter_id: str) -> Letter:
     if letter is None:
         raise NotFound("letter")
     return letter
-
-
-def _holder_name(session: Session, user_id: str | None) -> str:
-    user = session.get(StaffUser, user_id) if user_id else None
-    return (user.display_name or user.username) if user else ""
 
 
 def _readable(session: Session, school: School, letter_id: str, keyring: Keyring) -> Letter:
@@ -64,7 +60,8 @@ def claim_letter(*, session: Session, school: School, keyring: Keyring, letter_i
     ).rowcount
     if taken != 1:
         session.rollback()
-        raise ClaimedByOther(_holder_name(session, _letter(session, school, letter_id).claimed_by))
+        holder = _letter(session, school, letter_id).claimed_by
+        raise ClaimedByOther(shown_name(session.get(StaffUser, holder) if holder else None))
     record_event(session, school_id=school.id, action="letter.claimed", now=now, actor_user_id=user_id, target_type="letter", target_id=letter_id)
     session.commit()
     letter = _letter(session, school, letter_id)

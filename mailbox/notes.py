@@ -16,7 +16,8 @@ from qiaoqiao.mailbox.clock import Clock, as_utc
 from qiaoqiao.mailbox.errors import NotFound
 from qiaoqiao.mailbox.keyring import COUNSELLORS, Keyring, audiences_of
 from qiaoqiao.mailbox.sealing import open_field, seal_field, unwrap_content_key, wrap_content_key
-from qiaoqiao.mailbox.tables import Letter, LetterNote, School, StaffUser, new_id
+from qiaoqiao.mailbox.staff import staff_names
+from qiaoqiao.mailbox.tables import Letter, LetterNote, School, new_id
 from qiaoqiao.mailbox.text import clean_text
 
 MAX_NOTE = 2000
@@ -60,7 +61,7 @@ def list_notes(session: Session, *, school: School, keyring: Keyring, letter_id:
     rows = session.exec(
         select(LetterNote).where(LetterNote.school_id == school.id, LetterNote.letter_id == letter_id).order_by(col(LetterNote.created_at))
     ).all()
-    names = {u.id: (u.display_name or u.username) for u in session.exec(select(StaffUser).where(StaffUser.school_id == school.id))}
+    names = staff_names(session, school_id=school.id)
     notes = []
     for row in rows:
         key = unwrap_content_key(session, school_id=school.id, record_type="note", record_id=row.id, recipient_type="audience", keys=keyring.keys)

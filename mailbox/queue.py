@@ -20,7 +20,8 @@ from qiaoqiao.mailbox.clock import Clock
 from qiaoqiao.mailbox.keyring import Keyring
 from qiaoqiao.mailbox.letters import KINDS, sender_class_of
 from qiaoqiao.mailbox.opening import URGENT, last_opening, next_opening
-from qiaoqiao.mailbox.tables import Letter, School, StaffUser
+from qiaoqiao.mailbox.staff import staff_names
+from qiaoqiao.mailbox.tables import Letter, School
 
 STATUSES = ("new", "read", "replied", "follow_up", "closed")
 DONE = ("replied", "closed")
@@ -137,7 +138,7 @@ def build_queue(*, session: Session, school: School, keyring: Keyring, filters: 
         query = query.where(_has_category(filters.category))
     query = query.order_by(col(Letter.level).desc(), col(Letter.created_at), col(Letter.id))
 
-    names = {u.id: (u.display_name or u.username) for u in session.exec(select(StaffUser).where(StaffUser.school_id == school.id))}
+    names = staff_names(session, school_id=school.id)
     if filters.klass:
         # The class is sealed, so filtering by it means opening each candidate's class.
         rows = [

@@ -309,6 +309,18 @@ def students_of(
     return sorted(views, key=lambda v: (v.class_name, v.record.get("name", "")))
 
 
+def student_view(
+    session: Session, *, school: School, keyring: Keyring, student_id: str, user_id: str, roles: frozenset[str]
+) -> StudentView:
+    """One child, opened, if they are in a class this person may see."""
+    row = session.exec(select(Student).where(Student.school_id == school.id, Student.id == student_id)).first()
+    if row is None:
+        raise NotFound("student")
+    klass = require_class(session, school=school, class_id=row.class_id, user_id=user_id, roles=roles)
+    key = unwrap_content_key(session, school_id=school.id, record_type="student", record_id=row.id, recipient_type="audience", keys=keyring.keys)
+    return StudentView(student=row, class_name=klass.name, record=open_json(key, school.id, "student", row.id, "record", row.record))
+
+
 def export_table(views: list[StudentView], *, kind: str) -> bytes:
     """The roster back in the same columns, as CSV (UTF-8 with BOM, for Excel) or .xlsx."""
     header = [h for h, _ in COLUMNS]

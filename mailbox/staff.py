@@ -31,6 +31,16 @@ def clean_username(username: str) -> str:
     return cleaned
 
 
+def shown_name(user: StaffUser | None) -> str:
+    """How a colleague is named on staff pages."""
+    return (user.display_name or user.username) if user is not None else ""
+
+
+def staff_names(session: Session, *, school_id: str) -> dict[str, str]:
+    """Every staff member of a school by id, as shown on staff pages."""
+    return {u.id: shown_name(u) for u in session.exec(select(StaffUser).where(StaffUser.school_id == school_id))}
+
+
 def roles_of(user: StaffUser) -> frozenset[str]:
     return frozenset(r for r in user.roles.split(",") if r)
 

@@ -21,6 +21,7 @@ from qiaoqiao.mailbox.opening import is_openable
 from qiaoqiao.mailbox.keyring import Keyring
 from qiaoqiao.mailbox.text import MAX_TEXT, clean_text
 from qiaoqiao.mailbox.pickups import find_pickup, pickup_keys
+from qiaoqiao.mailbox.staff import shown_name
 from qiaoqiao.mailbox.sealing import (
     SealingConfig,
     open_field,
@@ -163,8 +164,7 @@ def reply_as_staff(
         # Someone wrote since this composer opened: show them that first.
         raise StaleThread()
     if letter.claimed_by not in (None, author_user_id) and now - as_utc(letter.claimed_at) <= STALE_CLAIM:
-        holder = session.get(StaffUser, letter.claimed_by)
-        raise ClaimedByOther((holder.display_name or holder.username) if holder else "")
+        raise ClaimedByOther(shown_name(session.get(StaffUser, letter.claimed_by)))
     expected = letter.version if seen_version is None else seen_version
     bumped = session.execute(
         update(Letter)
